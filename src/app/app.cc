@@ -1,0 +1,193 @@
+#include "app/app.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "config/version.h"  // generated
+#include "io/object_store.h"
+#include "net/grpc_server.h"
+#include "net/http.h"
+#include "net/http_server.h"
+#include "telemetry/log.h"
+#include "telemetry/metrics.h"
+#include "telemetry/process_metrics.h"
+
+namespace sightline::app {
+
+App::App(config::Config cfg) : cfg_(std::move(cfg)), router_(std::make_unique<net::Router>()) {
+  RegisterModules();
+}
+
+App::~App() { Stop(); }
+
+telemetry::Registry& App::registry() { return telemetry::Registry::Default(); }
+
+std::string App::http_address() const { return http_ ? http_->bound_address() : ""; }
+std::string App::grpc_address() const { return grpc_ ? grpc_->bound_address() : ""; }
+
+void App::RegisterModules() {
+  // Shared services. Roles depend on them; they are not roles themselves.
+  modules_.Register({.name = "self-telemetry",
+                     .deps = {},
+                     .is_role = false,
+                     .start =
+                         [this] {
+                           static bool once = [this] {
+                             telemetry::RegisterProcessCollector(registry());
+                             registry()
+                                 .AddGauge("sightline_build_info",
+                                           "A metric with a constant '1' value labeled by version, "
+                                           "revision and build type.",
+                                           {"version", "revision", "build_type"})
+                                 .WithLabels({kVersion, kRevision, kBuildType})
+                                 .Set(1);
+                             return true;
+                           }();
+                           (void)once;
+                           return Status::Ok();
+                         },
+                     .stop = nullptr});
+  modules_.Register({.name = "server",
+                     .deps = {"self-telemetry"},
+                     .is_role = false,
+                     .start =
+                         [this] {
+                           RegisterOperationalRoutes();
+                           net::GrpcServerOptions g;
+                           g.listen = cfg_.grpc.listen;
+                           g.max_recv_bytes = static_cast<int>(cfg_.grpc.max_recv_bytes);
+                           grpc_ = std::make_unique<net::GrpcServer>(g);
+                           return Status::Ok();
+                         },
+                     .stop = nullptr});
+  modules_.Register({.name = "object-store",
+                     .deps = {"self-telemetry"},
+                     .is_role = false,
+                     .start =
+                         [this]() -> Status {
+                           if (cfg_.storage.backend == "filesystem") {
+                             std::error_code ec;
+                             std::filesystem::create_directories(cfg_.storage.filesystem_path, ec);
+                           }
+                           SL_ASSIGN_OR_RETURN(store_, io::OpenObjectStore(cfg_.storage));
+                           log::Info("object store ready", {{"store", store_->Describe()}});
+                           return Status::Ok();
+                         },
+                     .stop = [this] { store_.reset(); }});
+
+  // Roles from DESIGN.md §1. Each signal fills in its part of a role (the
+  // metrics ingester, the logs ingester, ...) by registering its own module
+  // as a dependency of the role.
+  for (const char* role : {"distributor", "ingester", "querier", "query-frontend",
+                           "store-gateway", "compactor", "scraper", "agent", "gateway", "ruler",
+                           "ring"}) {
+    modules_.Register({.name = role,
+                       .deps = {"server", "object-store"},
+                       .is_role = true,
+                       .start = nullptr,
+                       .stop = nullptr});
+  }
+  // Simple scalable deployment groups, as in Loki.
+  modules_.RegisterGroup("write", {"distributor", "ingester"});
+  modules_.RegisterGroup("read", {"query-frontend", "querier"});
+  modules_.RegisterGroup("backend", {"compactor", "store-gateway", "ruler"});
+}
+
+void App::RegisterOperationalRoutes() {
+  net::RouteOptions ops;
+  ops.tenant = false;
+
+  auto ready = [this](net::HttpRequest&, net::HttpResponse& resp) {
+    if (ready_.load()) {
+      resp.Text(200, "ready\n");
+    } else {
+      resp.Text(503, "not ready: starting or stopping\n");
+    }
+  };
+  ops.name = "ready";
+  router_->Handle("GET", "/ready", ready, ops);
+  router_->Handle("GET", "/-/ready", ready, ops);
+
+  ops.name = "healthy";
+  router_->Handle("GET", "/-/healthy", [](net::HttpRequest&, net::HttpResponse& resp) {
+    resp.Text(200, "Sightline is Healthy.\n");
+  }, ops);
+
+  ops.name = "metrics";
+  router_->Handle("GET", "/metrics", [this](net::HttpRequest&, net::HttpResponse& resp) {
+    resp.status = 200;
+    resp.body = registry().Expose();
+    resp.SetHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  }, ops);
+
+  ops.name = "config";
+  router_->Handle("GET", "/config", [this](net::HttpRequest&, net::HttpResponse& resp) {
+    resp.status = 200;
+    resp.body = config::ToYaml(cfg_);
+    resp.SetHeader("Content-Type", "text/plain; charset=utf-8");
+  }, ops);
+
+  ops.name = "services";
+  router_->Handle("GET", "/services", [this](net::HttpRequest&, net::HttpResponse& resp) {
+    std::string out;
+    for (const auto& m : modules_.started()) out += m + " => Running\n";
+    resp.Text(200, out);
+  }, ops);
+
+  ops.name = "version";
+  router_->Handle("GET", "/version", [](net::HttpRequest&, net::HttpResponse& resp) {
+    resp.Json(200, fmt::format(R"({{"version":"{}","revision":"{}"}})", kVersion, kRevision));
+  }, ops);
+}
+
+Status App::Start() {
+  SL_ASSIGN_OR_RETURN(auto order, modules_.Resolve(cfg_.target));
+  std::string names;
+  for (const auto& m : order) names += (names.empty() ? "" : ",") + m;
+  log::Info("starting modules", {{"modules", names}});
+  SL_RETURN_IF_ERROR(modules_.StartAll(order));
+
+  net::HttpServerOptions h;
+  h.listen = cfg_.http.listen;
+  h.io_threads = cfg_.http.io_threads;
+  h.worker_threads = cfg_.http.worker_threads;
+  h.max_body_bytes = cfg_.http.max_body_bytes;
+  h.max_decompressed_bytes = cfg_.http.max_decompressed_bytes;
+  h.max_header_bytes = cfg_.http.max_header_bytes;
+  h.read_header_timeout = cfg_.http.read_header_timeout;
+  h.request_timeout = cfg_.http.request_timeout;
+  h.idle_timeout = cfg_.http.idle_timeout;
+  h.multitenancy = cfg_.multitenancy_enabled;
+  auto http = net::HttpServer::Start(h, router_.get(), &registry());
+  if (!http.ok()) {
+    modules_.StopAll();
+    return http.status().Annotate("http server");
+  }
+  http_ = std::move(http).value();
+  Status g = grpc_->Start();
+  if (!g.ok()) {
+    http_->Stop(std::chrono::milliseconds(0));
+    modules_.StopAll();
+    return g.Annotate("grpc server");
+  }
+  log::Info("listening", {{"http", http_->bound_address()}, {"grpc", grpc_->bound_address()}});
+  ready_ = true;
+  return Status::Ok();
+}
+
+void App::Stop() {
+  if (!ready_.exchange(false) && !http_ && !grpc_) {
+    modules_.StopAll();
+    return;
+  }
+  log::Info("shutting down", {{"drain", fmt::format("{}ms", cfg_.http.shutdown_drain.count())}});
+  if (http_) http_->Stop(cfg_.http.shutdown_drain);
+  if (grpc_) grpc_->Stop(cfg_.http.shutdown_drain);
+  modules_.StopAll();
+  http_.reset();
+  grpc_.reset();
+  log::Info("stopped");
+}
+
+}  // namespace sightline::app

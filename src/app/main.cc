@@ -1,0 +1,58 @@
+// sightline: metrics, logs, traces and profiles in one server.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "app/app.h"
+#include "config/config.h"
+#include "config/version.h"  // generated
+#include "telemetry/log.h"
+
+using namespace sightline;
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto cl = config::ParseCommandLine(args);
+  if (!cl.ok()) {
+    std::fprintf(stderr, "sightline: %s\n", cl.status().message().c_str());
+    return 2;
+  }
+  if (cl->action == config::CommandLine::Action::kHelp) {
+    std::fputs(config::Usage().c_str(), stdout);
+    return 0;
+  }
+  if (cl->action == config::CommandLine::Action::kVersion) {
+    std::printf("sightline, version %s (revision: %s, build: %s)\n", kVersion, kRevision,
+                kBuildType);
+    return 0;
+  }
+
+  log::Level level = log::Level::kInfo;
+  log::ParseLevel(cl->config.log_level, &level);
+  log::SetLevel(level);
+
+  // Block the shutdown signals in every thread (threads inherit the mask) and
+  // take them synchronously below.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  log::Info("starting sightline", {{"version", kVersion}, {"revision", kRevision}});
+  app::App app(std::move(cl->config));
+  Status s = app.Start();
+  if (!s.ok()) {
+    log::Error("failed to start", {{"err", s.ToString()}});
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  log::Info("received signal, stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  app.Stop();
+  return 0;
+}

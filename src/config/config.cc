@@ -1,0 +1,532 @@
+#include "config/config.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <set>
+
+#include "config/version.h"  // generated
+
+namespace sightline::config {
+namespace {
+
+enum class Kind { kString, kBool, kInt, kBytes, kDuration, kList };
+
+// One settable value: its YAML path, optional stable flag alias, and where it
+// lives in Config. Everything else (YAML loading, flags, /config, --help) is
+// derived from this table, so a new option is one line here.
+struct Field {
+  std::string path;   // "server.http.listen"
+  std::string alias;  // "http.listen", or ""
+  Kind kind;
+  void* ptr;
+  std::string help;
+  bool secret = false;
+};
+
+std::vector<Field> Fields(Config& c) {
+  auto& s3 = c.storage.s3;
+  return {
+      {"target", "target", Kind::kList, &c.target,
+       "Comma-separated roles to run: all, or any of the roles in the documentation."},
+      {"data_dir", "data.dir", Kind::kString, &c.data_dir, "Directory for WAL and local blocks."},
+      {"log_level", "log.level", Kind::kString, &c.log_level, "debug, info, warn or error."},
+      {"multitenancy.enabled", "multitenancy.enabled", Kind::kBool, &c.multitenancy_enabled,
+       "Require X-Scope-OrgID on every request (off: every request is tenant anonymous)."},
+      {"server.http.listen", "http.listen", Kind::kString, &c.http.listen,
+       "HOST:PORT for every HTTP API (port 0: any free port)."},
+      {"server.http.max_body_bytes", "", Kind::kBytes, &c.http.max_body_bytes,
+       "Largest request body accepted on the wire (413 above)."},
+      {"server.http.max_decompressed_bytes", "", Kind::kBytes, &c.http.max_decompressed_bytes,
+       "Largest request body after decompression (413 above)."},
+      {"server.http.max_header_bytes", "", Kind::kBytes, &c.http.max_header_bytes,
+       "Largest request header block (431 above)."},
+      {"server.http.read_header_timeout", "", Kind::kDuration, &c.http.read_header_timeout,
+       "Time allowed to send the request headers."},
+      {"server.http.request_timeout", "", Kind::kDuration, &c.http.request_timeout,
+       "Time allowed to send a whole request body."},
+      {"server.http.idle_timeout", "", Kind::kDuration, &c.http.idle_timeout,
+       "Keep-alive connections idle longer than this are closed."},
+      {"server.http.shutdown_drain", "", Kind::kDuration, &c.http.shutdown_drain,
+       "On SIGTERM, time given to in-flight requests."},
+      {"server.http.io_threads", "", Kind::kInt, &c.http.io_threads, "Threads doing network I/O."},
+      {"server.http.worker_threads", "", Kind::kInt, &c.http.worker_threads,
+       "Threads running request handlers."},
+      {"server.grpc.listen", "grpc.listen", Kind::kString, &c.grpc.listen,
+       "HOST:PORT for OTLP/gRPC (port 0: any free port)."},
+      {"server.grpc.max_recv_bytes", "", Kind::kBytes, &c.grpc.max_recv_bytes,
+       "Largest gRPC message accepted."},
+      {"storage.backend", "storage.backend", Kind::kString, &c.storage.backend,
+       "Object store: filesystem or s3."},
+      {"storage.filesystem.path", "storage.path", Kind::kString, &c.storage.filesystem_path,
+       "Root of the filesystem object store (default <data.dir>/objects)."},
+      {"storage.s3.endpoint", "", Kind::kString, &s3.endpoint,
+       "S3 endpoint URL (default: AWS for the region)."},
+      {"storage.s3.region", "", Kind::kString, &s3.region, "S3 region."},
+      {"storage.s3.bucket", "", Kind::kString, &s3.bucket, "S3 bucket."},
+      {"storage.s3.prefix", "", Kind::kString, &s3.prefix, "Key prefix inside the bucket."},
+      {"storage.s3.force_path_style", "", Kind::kBool, &s3.force_path_style,
+       "Path-style addressing (needed by most S3-compatible servers)."},
+      {"storage.s3.access_key_id", "", Kind::kString, &s3.access_key_id,
+       "Static credentials (default: environment, IRSA, shared credentials file)."},
+      {"storage.s3.secret_access_key", "", Kind::kString, &s3.secret_access_key,
+       "Static credentials.", true},
+      {"storage.s3.session_token", "", Kind::kString, &s3.session_token,
+       "Static credentials.", true},
+      {"storage.s3.storage_class", "", Kind::kString, &s3.storage_class,
+       "Storage class for new objects (STANDARD, STANDARD_IA, GLACIER_IR, ...)."},
+      {"storage.s3.sse", "", Kind::kString, &s3.sse, "Server-side encryption: \"\" or AES256."},
+      {"storage.s3.multipart_threshold", "", Kind::kBytes, &s3.multipart_threshold,
+       "Objects larger than this are uploaded in parts."},
+      {"storage.s3.part_size", "", Kind::kBytes, &s3.part_size, "Multipart part size."},
+      {"storage.s3.max_retries", "", Kind::kInt, &s3.max_retries,
+       "Retries on 5xx, throttling and timeouts."},
+  };
+}
+
+std::string Trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+std::vector<std::string> SplitList(std::string_view s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    if (comma == std::string_view::npos) comma = s.size();
+    std::string item = Trim(s.substr(start, comma - start));
+    if (!item.empty()) out.push_back(item);
+    start = comma + 1;
+  }
+  return out;
+}
+
+Result<bool> ParseBool(std::string_view s) {
+  if (s == "true" || s == "1" || s == "yes" || s == "on") return true;
+  if (s == "false" || s == "0" || s == "no" || s == "off") return false;
+  return InvalidArgumentError(fmt::format("\"{}\" is not a boolean (true or false)", s));
+}
+
+// Stores `text` into the field, or says why it cannot.
+Status SetFromText(const Field& f, std::string_view text) {
+  switch (f.kind) {
+    case Kind::kString:
+      *static_cast<std::string*>(f.ptr) = std::string(text);
+      return Status::Ok();
+    case Kind::kBool: {
+      SL_ASSIGN_OR_RETURN(bool b, ParseBool(text));
+      *static_cast<bool*>(f.ptr) = b;
+      return Status::Ok();
+    }
+    case Kind::kInt: {
+      int v = 0;
+      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+      if (ec != std::errc() || p != text.data() + text.size() || v < 0) {
+        return InvalidArgumentError(fmt::format("\"{}\" is not a non-negative integer", text));
+      }
+      *static_cast<int*>(f.ptr) = v;
+      return Status::Ok();
+    }
+    case Kind::kBytes: {
+      SL_ASSIGN_OR_RETURN(uint64_t v, ParseBytes(text));
+      *static_cast<uint64_t*>(f.ptr) = v;
+      return Status::Ok();
+    }
+    case Kind::kDuration: {
+      SL_ASSIGN_OR_RETURN(auto d, ParseDuration(text));
+      *static_cast<std::chrono::milliseconds*>(f.ptr) = d;
+      return Status::Ok();
+    }
+    case Kind::kList:
+      *static_cast<std::vector<std::string>*>(f.ptr) = SplitList(text);
+      return Status::Ok();
+  }
+  return InternalError("unknown field kind");
+}
+
+std::string FormatDurationMs(std::chrono::milliseconds d) {
+  int64_t ms = d.count();
+  if (ms == 0) return "0s";
+  std::string out;
+  if (ms % 1000 != 0) return fmt::format("{}ms", ms);
+  int64_t s = ms / 1000;
+  if (s >= 3600) { out += fmt::format("{}h", s / 3600); s %= 3600; }
+  if (s >= 60) { out += fmt::format("{}m", s / 60); s %= 60; }
+  if (s > 0) out += fmt::format("{}s", s);
+  return out;
+}
+
+std::string FormatBytes(uint64_t v) {
+  if (v != 0 && v % (1ull << 30) == 0) return fmt::format("{}GiB", v >> 30);
+  if (v != 0 && v % (1ull << 20) == 0) return fmt::format("{}MiB", v >> 20);
+  if (v != 0 && v % (1ull << 10) == 0) return fmt::format("{}KiB", v >> 10);
+  return std::to_string(v);
+}
+
+std::string FieldText(const Field& f) {
+  switch (f.kind) {
+    case Kind::kString: return *static_cast<std::string*>(f.ptr);
+    case Kind::kBool: return *static_cast<bool*>(f.ptr) ? "true" : "false";
+    case Kind::kInt: return std::to_string(*static_cast<int*>(f.ptr));
+    case Kind::kBytes: return FormatBytes(*static_cast<uint64_t*>(f.ptr));
+    case Kind::kDuration: return FormatDurationMs(*static_cast<std::chrono::milliseconds*>(f.ptr));
+    case Kind::kList: {
+      const auto& v = *static_cast<std::vector<std::string>*>(f.ptr);
+      std::string out;
+      for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + v[i];
+      return out;
+    }
+  }
+  return "";
+}
+
+std::string Where(const std::string& file, const YAML::Node& n) {
+  return fmt::format("{}:{}", file, n.Mark().line + 1);
+}
+
+Status LoadNode(const YAML::Node& node, const std::string& prefix, const std::string& file,
+                const std::vector<Field>& fields, const std::set<std::string>& sections) {
+  if (!node.IsMap()) {
+    return InvalidArgumentError(fmt::format("{}: {} must be a mapping of keys to values",
+                                            Where(file, node), prefix.empty() ? "the file" : prefix));
+  }
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    std::string key = it->first.as<std::string>("");
+    std::string path = prefix.empty() ? key : prefix + "." + key;
+    YAML::Node value = it->second;  // a copy: the iterator hands out temporaries
+    YAML::Node key_node = it->first;
+    auto field = std::find_if(fields.begin(), fields.end(),
+                              [&](const Field& f) { return f.path == path; });
+    if (field != fields.end()) {
+      std::string text;
+      if (value.IsNull()) {
+        text = "";
+      } else if (value.IsScalar()) {
+        text = value.Scalar();
+      } else if (field->kind == Kind::kList && value.IsSequence()) {
+        for (const auto& item : value) {
+          if (!item.IsScalar()) {
+            return InvalidArgumentError(
+                fmt::format("{}: {} must be a list of names", Where(file, item), path));
+          }
+          text += (text.empty() ? "" : ",") + item.Scalar();
+        }
+      } else {
+        return InvalidArgumentError(
+            fmt::format("{}: {} must be a single value, not a {}", Where(file, value), path,
+                        value.IsMap() ? "mapping" : "list"));
+      }
+      Status s = SetFromText(*field, text);
+      if (!s.ok()) {
+        return InvalidArgumentError(
+            fmt::format("{}: invalid value for {}: {}", Where(file, value), path, s.message()));
+      }
+      continue;
+    }
+    if (sections.count(path) != 0) {
+      if (value.IsNull()) continue;  // an empty section keeps its defaults
+      SL_RETURN_IF_ERROR(LoadNode(value, path, file, fields, sections));
+      continue;
+    }
+    std::string where = prefix.empty() ? "at the top level" : "in " + prefix;
+    return InvalidArgumentError(
+        fmt::format("{}: unknown key \"{}\" {}", Where(file, key_node), key, where));
+  }
+  return Status::Ok();
+}
+
+std::set<std::string> Sections(const std::vector<Field>& fields) {
+  std::set<std::string> out;
+  for (const auto& f : fields) {
+    for (size_t dot = f.path.find('.'); dot != std::string::npos; dot = f.path.find('.', dot + 1)) {
+      out.insert(f.path.substr(0, dot));
+    }
+  }
+  return out;
+}
+
+const std::vector<std::string>& KnownRoles() {
+  static const std::vector<std::string> kRoles = {
+      "all",        "distributor", "ingester", "querier",  "query-frontend", "store-gateway",
+      "compactor",  "scraper",     "agent",    "gateway",  "ruler",          "ring",
+      "write",      "read",        "backend"};
+  return kRoles;
+}
+
+}  // namespace
+
+Result<std::chrono::milliseconds> ParseDuration(std::string_view s) {
+  std::string text = Trim(s);
+  if (text.empty()) return InvalidArgumentError("empty duration");
+  if (text == "0") return std::chrono::milliseconds(0);
+  int64_t total_ms = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+    if (i == start) {
+      return InvalidArgumentError(fmt::format("\"{}\" is not a duration (like 30s, 5m, 1h30m, 250ms)", text));
+    }
+    int64_t n = std::stoll(text.substr(start, i - start));
+    size_t ustart = i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+    std::string unit = text.substr(ustart, i - ustart);
+    int64_t mult;
+    if (unit == "ms") mult = 1;
+    else if (unit == "s") mult = 1000;
+    else if (unit == "m") mult = 60'000;
+    else if (unit == "h") mult = 3'600'000;
+    else if (unit == "d") mult = 86'400'000;
+    else if (unit == "w") mult = 7 * 86'400'000LL;
+    else if (unit == "y") mult = 365 * 86'400'000LL;
+    else {
+      return InvalidArgumentError(fmt::format(
+          "\"{}\" is not a duration: unknown unit \"{}\" (use ms, s, m, h, d, w, y)", text, unit));
+    }
+    total_ms += n * mult;
+  }
+  return std::chrono::milliseconds(total_ms);
+}
+
+Result<uint64_t> ParseBytes(std::string_view s) {
+  std::string text = Trim(s);
+  size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  if (i == 0) return InvalidArgumentError(fmt::format("\"{}\" is not a size (like 1024, 64KiB, 16MiB, 1GiB)", text));
+  uint64_t n = std::stoull(text.substr(0, i));
+  std::string unit = Trim(text.substr(i));
+  static const std::map<std::string, uint64_t> kUnits = {
+      {"", 1},          {"B", 1},         {"KB", 1000},     {"KiB", 1ull << 10},
+      {"MB", 1000000},  {"MiB", 1ull << 20}, {"GB", 1000000000}, {"GiB", 1ull << 30},
+      {"TB", 1000000000000ull}, {"TiB", 1ull << 40}};
+  auto it = kUnits.find(unit);
+  if (it == kUnits.end()) {
+    return InvalidArgumentError(fmt::format("\"{}\" is not a size: unknown unit \"{}\"", text, unit));
+  }
+  return n * it->second;
+}
+
+Status ValidateListenAddress(std::string_view addr) {
+  size_t colon = addr.rfind(':');
+  if (colon == std::string_view::npos) {
+    return InvalidArgumentError(fmt::format("\"{}\" is not HOST:PORT", addr));
+  }
+  std::string_view port = addr.substr(colon + 1);
+  int p = -1;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || p < 0 || p > 65535) {
+    return InvalidArgumentError(
+        fmt::format("\"{}\": port must be a number from 0 to 65535", addr));
+  }
+  return Status::Ok();
+}
+
+Status LoadYaml(const std::string& text, const std::string& file_name, Config* cfg) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgumentError(
+        fmt::format("{}:{}: the file is not valid YAML: {}", file_name, e.mark.line + 1, e.msg));
+  }
+  if (root.IsNull()) return Status::Ok();  // empty file: all defaults
+  std::vector<Field> fields = Fields(*cfg);
+  try {
+    return LoadNode(root, "", file_name, fields, Sections(fields));
+  } catch (const YAML::Exception& e) {
+    return InvalidArgumentError(fmt::format("{}:{}: {}", file_name, e.mark.line + 1, e.msg));
+  }
+}
+
+Status Finalize(Config* cfg) {
+  SL_RETURN_IF_ERROR(ValidateListenAddress(cfg->http.listen).Annotate("http.listen"));
+  SL_RETURN_IF_ERROR(ValidateListenAddress(cfg->grpc.listen).Annotate("grpc.listen"));
+  if (cfg->log_level != "debug" && cfg->log_level != "info" && cfg->log_level != "warn" &&
+      cfg->log_level != "error") {
+    return InvalidArgumentError(fmt::format(
+        "log.level: \"{}\" is not a level (debug, info, warn, error)", cfg->log_level));
+  }
+  if (cfg->target.empty()) return InvalidArgumentError("target: name at least one role");
+  for (const auto& t : cfg->target) {
+    const auto& roles = KnownRoles();
+    if (std::find(roles.begin(), roles.end(), t) == roles.end()) {
+      std::string list;
+      for (const auto& r : roles) list += (list.empty() ? "" : ", ") + r;
+      return InvalidArgumentError(
+          fmt::format("target: unknown role \"{}\" (known: {})", t, list));
+    }
+  }
+  if (cfg->data_dir.empty()) return InvalidArgumentError("data.dir: must not be empty");
+  if (cfg->storage.backend == "filesystem") {
+    if (cfg->storage.filesystem_path.empty()) {
+      cfg->storage.filesystem_path = cfg->data_dir + "/objects";
+    }
+  } else if (cfg->storage.backend == "s3") {
+    if (cfg->storage.s3.bucket.empty()) {
+      return InvalidArgumentError("storage.s3.bucket: required when storage.backend is s3");
+    }
+    if (cfg->storage.s3.sse != "" && cfg->storage.s3.sse != "AES256") {
+      return InvalidArgumentError(fmt::format(
+          "storage.s3.sse: \"{}\" is not supported (use AES256 or leave empty)", cfg->storage.s3.sse));
+    }
+    if (cfg->storage.s3.part_size < (5ull << 20)) {
+      return InvalidArgumentError("storage.s3.part_size: S3 needs parts of at least 5MiB");
+    }
+  } else {
+    return InvalidArgumentError(fmt::format(
+        "storage.backend: \"{}\" is not a backend (filesystem or s3)", cfg->storage.backend));
+  }
+  return Status::Ok();
+}
+
+Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
+  CommandLine cl;
+  Config& cfg = cl.config;
+  std::vector<Field> fields = Fields(cfg);
+  auto find_field = [&](const std::string& name) -> const Field* {
+    for (const auto& f : fields) {
+      if (f.alias == name || f.path == name) return &f;
+    }
+    return nullptr;
+  };
+
+  // Collect (name, value) pairs first: the config file must load before the
+  // flags apply, whatever their order. Accepts --name=value, --name value,
+  // a bare --bool-flag, and Go-style single dashes like Prometheus.
+  struct Flag {
+    std::string name;
+    std::string value;
+  };
+  std::vector<Flag> flags;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help" || a == "-help") {
+      cl.action = CommandLine::Action::kHelp;
+      return cl;
+    }
+    if (a == "--version" || a == "-version") {
+      cl.action = CommandLine::Action::kVersion;
+      return cl;
+    }
+    if (a.size() < 2 || a[0] != '-') {
+      return InvalidArgumentError(
+          fmt::format("unexpected argument \"{}\" (flags look like --name=value)", a));
+    }
+    std::string body = a.substr(a.rfind("--", 0) == 0 ? 2 : 1);
+    size_t eq = body.find('=');
+    if (eq != std::string::npos) {
+      flags.push_back({body.substr(0, eq), body.substr(eq + 1)});
+      continue;
+    }
+    const Field* field = find_field(body);
+    if (field != nullptr && field->kind == Kind::kBool) {
+      flags.push_back({body, "true"});
+    } else if (i + 1 < args.size() && args[i + 1].rfind("-", 0) != 0) {
+      flags.push_back({body, args[++i]});
+    } else {
+      return InvalidArgumentError(
+          fmt::format("flag --{} needs a value (--{}=VALUE)", body, body));
+    }
+  }
+  std::vector<Flag>& resolved = flags;
+
+  for (const auto& f : resolved) {
+    if (f.name == "config.file") {
+      cfg.config_file = f.value;
+    }
+  }
+  if (!cfg.config_file.empty()) {
+    FILE* fp = std::fopen(cfg.config_file.c_str(), "rb");
+    if (fp == nullptr) {
+      return InvalidArgumentError(fmt::format("config.file: cannot open \"{}\": {}", cfg.config_file,
+                                              std::strerror(errno)));
+    }
+    std::string text;
+    char buf[8192];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), fp)) > 0) text.append(buf, n);
+    std::fclose(fp);
+    SL_RETURN_IF_ERROR(LoadYaml(text, cfg.config_file, &cfg));
+  }
+  for (const auto& f : resolved) {
+    if (f.name == "config.file") continue;
+    const Field* field = find_field(f.name);
+    if (field == nullptr) {
+      return InvalidArgumentError(fmt::format("unknown flag --{} (see --help)", f.name));
+    }
+    Status s = SetFromText(*field, f.value);
+    if (!s.ok()) {
+      return InvalidArgumentError(fmt::format("flag --{}: {}", f.name, s.message()));
+    }
+  }
+  SL_RETURN_IF_ERROR(Finalize(&cfg));
+  return cl;
+}
+
+std::string ToYaml(const Config& cfg_in) {
+  Config cfg = cfg_in;
+  std::vector<Field> fields = Fields(cfg);
+  // Build a nested YAML document from the dotted paths, keeping table order.
+  YAML::Node root(YAML::NodeType::Map);
+  for (const auto& f : fields) {
+    std::vector<std::string> parts;
+    size_t start = 0;
+    for (size_t dot = f.path.find('.'); dot != std::string::npos; dot = f.path.find('.', start)) {
+      parts.push_back(f.path.substr(start, dot - start));
+      start = dot + 1;
+    }
+    parts.push_back(f.path.substr(start));
+    std::string text = FieldText(f);
+    if (f.secret && !text.empty()) text = "<secret>";
+    std::vector<YAML::Node> chain{root};
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      YAML::Node next = chain.back()[parts[i]];
+      chain.push_back(next);
+    }
+    if (f.kind == Kind::kList) {
+      YAML::Node seq(YAML::NodeType::Sequence);
+      for (const auto& v : *static_cast<std::vector<std::string>*>(f.ptr)) seq.push_back(v);
+      chain.back()[parts.back()] = seq;
+    } else if (f.kind == Kind::kBool || f.kind == Kind::kInt) {
+      chain.back()[parts.back()] = YAML::Load(text);
+    } else {
+      chain.back()[parts.back()] = text;
+    }
+  }
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+}
+
+std::string Usage() {
+  Config cfg;
+  std::vector<Field> fields = Fields(cfg);
+  std::string out = fmt::format(
+      "usage: sightline [flags]\n"
+      "       sightline <command> [args]\n\n"
+      "Sightline {}: metrics, logs, traces and profiles in one server.\n\n"
+      "Flags (each also settable in the YAML file given by --config.file; flags win):\n"
+      "  --config.file=FILE\n      YAML configuration file.\n"
+      "  --help\n      Show this help.\n"
+      "  --version\n      Show the version.\n",
+      kVersion);
+  for (const auto& f : fields) {
+    std::string name = f.alias.empty() ? f.path : f.alias;
+    std::string def = FieldText(f);
+    out += fmt::format("  --{}={}\n      {}{}\n", name,
+                       f.kind == Kind::kBool ? "true|false" : "VALUE", f.help,
+                       def.empty() ? "" : fmt::format(" (default {})", def));
+  }
+  return out;
+}
+
+}  // namespace sightline::config

@@ -1,0 +1,133 @@
+// Test harness: temp dirs, free ports, child processes, a tiny HTTP client,
+// and launchers for the real binary and real peers (recipes.md).
+//
+// Everything here is for tests only. Processes are killed (SIGKILL) and
+// reaped when their handle is destroyed, so a failing test leaves nothing
+// behind.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace sightline::testing {
+
+// Repository root ($SIGHTLINE_SOURCE_DIR, set by ctest).
+std::string SourceDir();
+// npm test peers ($SIGHTLINE_TOOLS_DIR, default <source>/.tools).
+std::string ToolsDir();
+// The sightline binary ($SIGHTLINE_BINARY, set by ctest).
+std::string SightlineBinary();
+// ../shared next to the repository, or "" when absent (a user's clone).
+std::string SharedDir();
+
+// A fresh directory under $TMPDIR, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string Join(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreePort();
+
+// Writes `content` to `path` (creating parent directories).
+void WriteFile(const std::string& path, const std::string& content);
+std::string ReadFile(const std::string& path);
+
+// A child process whose stdout+stderr go to a log file.
+class Process {
+ public:
+  static Result<std::unique_ptr<Process>> Start(const std::vector<std::string>& argv,
+                                                const std::map<std::string, std::string>& env = {},
+                                                const std::string& log_path = "");
+  ~Process();
+
+  pid_t pid() const { return pid_; }
+  // Sends `sig`; returns immediately.
+  void Signal(int sig);
+  // Waits up to `timeout` for exit; returns the exit status as from waitpid
+  // (use WIFEXITED/WEXITSTATUS), or nullopt on timeout.
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
+  bool Running();
+  // Everything the process wrote so far.
+  std::string Output() const;
+  const std::string& log_path() const { return log_path_; }
+
+ private:
+  Process() = default;
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+  std::string log_path_;
+  std::unique_ptr<TempDir> own_dir_;
+};
+
+struct HttpResponse {
+  long status = 0;  // 0: no response (connection failed)
+  std::string body;
+  std::map<std::string, std::string> headers;  // lower-cased names
+  std::string error;                           // curl's message when status == 0
+};
+
+// Minimal blocking HTTP client (libcurl). `headers` are "Name: value" lines.
+HttpResponse HttpGet(const std::string& url, const std::vector<std::string>& headers = {});
+HttpResponse HttpPost(const std::string& url, const std::string& body,
+                      const std::vector<std::string>& headers = {});
+HttpResponse HttpRequest(const std::string& method, const std::string& url,
+                         const std::string& body, const std::vector<std::string>& headers);
+
+// Polls `url` until it answers `want_status` or `timeout` passes.
+bool WaitForHttp(const std::string& url, std::chrono::milliseconds timeout, long want_status = 200);
+
+// The real sightline binary on port 0 with a temp data dir.
+class SightlineServer {
+ public:
+  // `args` are appended after the defaults (--http.listen=127.0.0.1:0
+  // --grpc.listen=127.0.0.1:0 --data.dir=<tmp>), so they override them.
+  static Result<std::unique_ptr<SightlineServer>> Start(const std::vector<std::string>& args = {},
+                                                        const std::string& data_dir = "");
+  ~SightlineServer();
+
+  const std::string& http_url() const { return http_url_; }   // http://127.0.0.1:PORT
+  const std::string& grpc_addr() const { return grpc_addr_; } // 127.0.0.1:PORT
+  const std::string& data_dir() const { return data_dir_; }
+  Process& process() { return *process_; }
+
+ private:
+  SightlineServer() = default;
+  std::unique_ptr<TempDir> tmp_;
+  std::unique_ptr<Process> process_;
+  std::string data_dir_, http_url_, grpc_addr_;
+};
+
+// s3rver (npm) with one bucket, on a free port. Skips are the caller's
+// business: Available() says whether the tool is installed.
+class S3rver {
+ public:
+  static bool Available();
+  static Result<std::unique_ptr<S3rver>> Start(const std::string& bucket);
+  const std::string& endpoint() const { return endpoint_; }  // http://127.0.0.1:PORT
+  const std::string& bucket() const { return bucket_; }
+
+ private:
+  std::unique_ptr<TempDir> dir_;
+  std::unique_ptr<Process> process_;
+  std::string endpoint_, bucket_;
+};
+
+}  // namespace sightline::testing
