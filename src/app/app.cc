@@ -9,6 +9,7 @@
 #include "net/grpc_server.h"
 #include "net/http.h"
 #include "net/http_server.h"
+#include "telemetry/cpu_profiler.h"
 #include "telemetry/log.h"
 #include "telemetry/metrics.h"
 #include "telemetry/process_metrics.h"
@@ -133,6 +134,45 @@ void App::RegisterOperationalRoutes() {
     std::string out;
     for (const auto& m : modules_.started()) out += m + " => Running\n";
     resp.Text(200, out);
+  }, ops);
+
+  // Go-compatible profiling endpoints (docs/pprof.md). Only the CPU profile
+  // exists: glibc malloc offers no sampling hook for heap profiles.
+  ops.name = "debug_pprof";
+  router_->Handle("GET", "/debug/pprof/", [](net::HttpRequest&, net::HttpResponse& resp) {
+    resp.status = 200;
+    resp.SetHeader("Content-Type", "text/html; charset=utf-8");
+    resp.body =
+        "<html><head><title>/debug/pprof/</title></head><body>\n"
+        "<p>Profiles:</p>\n"
+        "<a href=\"profile?seconds=30\">profile</a>: CPU profile of the whole process "
+        "(pprof format, gzipped; ?seconds=N, default 30)<br>\n"
+        "</body></html>\n";
+  }, ops);
+  router_->Handle("GET", "/debug/pprof/profile", [](net::HttpRequest& req,
+                                                     net::HttpResponse& resp) {
+    int seconds = 30;
+    if (auto s = req.Param("seconds")) {
+      char* end = nullptr;
+      std::string text(*s);
+      long v = std::strtol(text.c_str(), &end, 10);
+      if (text.empty() || *end != '\0' || v <= 0 || v > 300) {
+        resp.Text(400, "seconds must be a whole number from 1 to 300\n");
+        return;
+      }
+      seconds = static_cast<int>(v);
+    }
+    auto profile = telemetry::CollectCpuProfile(std::chrono::seconds(seconds));
+    if (!profile.ok()) {
+      // Go's net/http/pprof answers 500 when profiling cannot start.
+      resp.Text(500, "Could not enable CPU profiling: " + profile.status().message() + "\n");
+      return;
+    }
+    resp.status = 200;
+    resp.body = std::move(profile).value();
+    resp.compressible = false;  // already gzipped
+    resp.SetHeader("Content-Type", "application/octet-stream");
+    resp.SetHeader("Content-Disposition", "attachment; filename=\"profile\"");
   }, ops);
 
   ops.name = "version";

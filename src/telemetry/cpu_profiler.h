@@ -14,8 +14,8 @@
 // Thread-safety: callable from any thread; one profile at a time per process
 // (SIGPROF and ITIMER_PROF are process-wide). The call blocks its thread for
 // `duration`. While a profile runs, other threads see SIGPROF interrupts:
-// calls installed with SA_RESTART semantics are restarted, but poll/epoll/
-// nanosleep-style waits can return EINTR, as under any profiler.
+// most system calls are restarted (the handler uses SA_RESTART), but
+// poll/epoll/nanosleep-style waits can return EINTR, as under any profiler.
 #pragma once
 
 #include <chrono>
@@ -32,8 +32,9 @@ namespace sightline::telemetry {
 //   time_nanos, duration_nanos of the window actually measured
 //   locations symbolized to demangled C++ functions where the symbol is
 //   exported, mappings from /proc/self/maps with GNU build-ids.
-// Samples that did not fit the buffer are reported, not hidden, under a
-// frame named "[sightline profiler: samples dropped, buffer full]".
+// Samples that did not fit the buffer (sized for every CPU busy all window,
+// capped at 16 MiB) are reported, not hidden, as one sample whose only frame
+// is "[sightline profiler: samples dropped]".
 //
 // The previous SIGPROF disposition is restored afterwards and the timer is
 // left disarmed.

@@ -112,8 +112,8 @@ Result<uint64_t> PprofBuilder::AddLocation(uint64_t mapping_id, uint64_t address
                                   std::to_string(line.function_id));
     }
   }
-  locations_.push_back({mapping_id, address, std::vector<Line>(lines.begin(), lines.end()),
-                        is_folded});
+  locations_.push_back(
+      {mapping_id, address, std::vector<Line>(lines.begin(), lines.end()), is_folded});
   return static_cast<uint64_t>(locations_.size());
 }
 

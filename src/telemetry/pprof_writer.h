@@ -66,11 +66,11 @@ class PprofBuilder {
   int64_t InternString(std::string_view s);
 
   void AddSampleType(std::string_view type, std::string_view unit);
-  size_t sample_type_count() const { return sample_types_.size(); }
+  size_t SampleTypeCount() const { return sample_types_.size(); }
   void SetPeriodType(std::string_view type, std::string_view unit);
-  void set_period(int64_t period) { period_ = period; }
-  void set_time_nanos(int64_t ns) { time_nanos_ = ns; }
-  void set_duration_nanos(int64_t ns) { duration_nanos_ = ns; }
+  void SetPeriod(int64_t period) { period_ = period; }
+  void SetTimeNanos(int64_t ns) { time_nanos_ = ns; }
+  void SetDurationNanos(int64_t ns) { duration_nanos_ = ns; }
   void SetDefaultSampleType(std::string_view type);
   void SetDropFrames(std::string_view regexp);
   void SetKeepFrames(std::string_view regexp);
@@ -137,9 +137,9 @@ class PprofBuilder {
   std::unordered_map<std::string, int64_t> string_index_;
   std::vector<ValueType> sample_types_;
   std::vector<Sample> samples_;
-  std::vector<EncodedMapping> mappings_;   // id = index + 1
-  std::vector<Location> locations_;        // id = index + 1
-  std::vector<Function> functions_;        // id = index + 1
+  std::vector<EncodedMapping> mappings_;  // id = index + 1
+  std::vector<Location> locations_;       // id = index + 1
+  std::vector<Function> functions_;       // id = index + 1
   std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, uint64_t> function_ids_;
   int64_t drop_frames_ = 0;
   int64_t keep_frames_ = 0;
