@@ -15,7 +15,6 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -263,14 +262,24 @@ Result<std::unique_ptr<SightlineServer>> SightlineServer::Start(const std::vecto
 
   // The binary logs the bound addresses once it listens:
   //   ... msg="listening" http=127.0.0.1:PORT grpc=127.0.0.1:PORT
-  static const std::regex kListening(R"(msg="listening"[^\n]*\bhttp=([0-9.:\[\]a-f]+)(?:[^\n]*\bgrpc=([0-9.:\[\]a-f]+))?)");
+  auto field = [](const std::string& line, const std::string& key) -> std::string {
+    size_t p = line.find(" " + key + "=");
+    if (p == std::string::npos) return "";
+    p += key.size() + 2;
+    size_t e = line.find_first_of(" \n", p);
+    return line.substr(p, e == std::string::npos ? std::string::npos : e - p);
+  };
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
     std::string out = s->process_->Output();
-    std::smatch m;
-    if (std::regex_search(out, m, kListening)) {
-      s->http_url_ = "http://" + m[1].str();
-      if (m[2].matched) s->grpc_addr_ = m[2].str();
+    size_t at = out.find("msg=\"listening\"");
+    if (at != std::string::npos) {
+      size_t bol = out.rfind('\n', at);
+      size_t eol = out.find('\n', at);
+      std::string line = out.substr(bol == std::string::npos ? 0 : bol + 1,
+                                    eol == std::string::npos ? std::string::npos : eol - bol - 1);
+      s->http_url_ = "http://" + field(line, "http");
+      s->grpc_addr_ = field(line, "grpc");
       break;
     }
     if (!s->process_->Running()) {
