@@ -28,17 +28,11 @@ std::string Env(const char* name, const std::string& fallback = "") {
 }
 }  // namespace
 
-std::string SourceDir() {
-  std::string s = Env("SIGHTLINE_SOURCE_DIR");
-  if (!s.empty()) return s;
-  // Fall back to the directory holding this file's repository.
-  fs::path p = fs::path(__FILE__).parent_path().parent_path().parent_path();
-  return p.string();
-}
+std::string SourceDir() { return Env("SIGHTLINE_SOURCE_DIR", SIGHTLINE_DEFAULT_SOURCE_DIR); }
 
-std::string ToolsDir() { return Env("SIGHTLINE_TOOLS_DIR", SourceDir() + "/.tools"); }
+std::string ToolsDir() { return Env("SIGHTLINE_TOOLS_DIR", SIGHTLINE_DEFAULT_TOOLS_DIR); }
 
-std::string SightlineBinary() { return Env("SIGHTLINE_BINARY", SourceDir() + "/build/release/sightline"); }
+std::string SightlineBinary() { return Env("SIGHTLINE_BINARY", SIGHTLINE_DEFAULT_BINARY); }
 
 std::string SharedDir() {
   fs::path p = fs::path(SourceDir()).parent_path() / "shared";
@@ -211,7 +205,7 @@ HttpResponse HttpRequest(const std::string& method, const std::string& url, cons
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &resp.headers);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  if (method == "GET") {
+  if (method == "GET" && body.empty()) {
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
   } else if (method == "HEAD") {
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);

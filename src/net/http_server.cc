@@ -1,0 +1,823 @@
+// The only translation unit that includes Beast: keep it that way, Beast and
+// Asio cost a lot of compile time on two cores.
+#include "net/http_server.h"
+
+// Boost 1.74 Asio under GCC 12 -std=c++20 needs <utility> first.
+#include <utility>
+// clang-format off
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+// clang-format on
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <future>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "base/compression.h"
+#include "net/tenant.h"
+#include "telemetry/log.h"
+#include "telemetry/metrics.h"
+
+namespace sightline::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// After an early answer with a request body still on the wire, we read and
+// drop up to this much for up to this long before closing, so the client sees
+// our answer instead of a connection reset.
+constexpr size_t kLingerBytes = size_t{4} << 20;
+constexpr auto kLingerTime = std::chrono::milliseconds(1000);
+
+constexpr std::string_view kOtherRoute = "other";
+
+// Boost 1.74 Beast speaks boost::string_view.
+std::string_view Sv(beast::string_view s) { return {s.data(), s.size()}; }
+beast::string_view Bv(std::string_view s) { return {s.data(), s.size()}; }
+
+// Handlers run here, never on the I/O threads.
+class WorkerPool {
+ public:
+  explicit WorkerPool(int threads) {
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
+  }
+  ~WorkerPool() { Shutdown(); }
+
+  void Submit(std::function<void()> task) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_) return;
+      queue_.push_back(std::move(task));
+    }
+    cv_.notify_one();
+  }
+
+  // Drops queued tasks, waits for running ones.
+  void Shutdown() {
+    std::deque<std::function<void()>> dropped;
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_ && threads_.empty()) return;
+      stopped_ = true;
+      dropped.swap(queue_);
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    // `dropped` releases its sessions here, outside the lock.
+  }
+
+ private:
+  void Run() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stopped_ || !queue_.empty(); });
+        if (stopped_) return;
+        task = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      task();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  bool stopped_ = false;
+  std::vector<std::thread> threads_;
+};
+
+std::string EndpointString(const tcp::endpoint& ep) {
+  const auto addr = ep.address();
+  if (addr.is_v6()) return "[" + addr.to_string() + "]:" + std::to_string(ep.port());
+  return addr.to_string() + ":" + std::to_string(ep.port());
+}
+
+Result<tcp::endpoint> ResolveListen(const std::string& listen, asio::io_context& ioc) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    return InvalidArgumentError("listen address \"" + listen + "\" is not host:port");
+  }
+  std::string host = listen.substr(0, colon);
+  std::string port_str = listen.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) host = "0.0.0.0";
+  int port = -1;
+  try {
+    size_t used = 0;
+    port = std::stoi(port_str, &used);
+    if (used != port_str.size()) port = -1;
+  } catch (const std::exception&) {
+    port = -1;
+  }
+  if (port < 0 || port > 65535) {
+    return InvalidArgumentError("listen address \"" + listen + "\" has a bad port");
+  }
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (!ec) return tcp::endpoint(addr, static_cast<uint16_t>(port));
+  tcp::resolver resolver(ioc);
+  auto results = resolver.resolve(host, port_str, ec);
+  if (ec || results.empty()) {
+    return InvalidArgumentError("cannot resolve listen host \"" + host + "\": " + ec.message());
+  }
+  return results.begin()->endpoint();
+}
+
+bool AcceptsGzip(std::string_view accept_encoding) {
+  while (!accept_encoding.empty()) {
+    size_t comma = accept_encoding.find(',');
+    std::string_view item = accept_encoding.substr(0, comma);
+    accept_encoding.remove_prefix(comma == std::string_view::npos ? accept_encoding.size()
+                                                                  : comma + 1);
+    size_t semi = item.find(';');
+    std::string_view name = item.substr(0, semi);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    if (!EqualsIgnoreCase(name, "gzip") && name != "*") continue;
+    if (semi == std::string_view::npos) return true;
+    std::string_view params = item.substr(semi + 1);
+    size_t q = params.find("q=");
+    if (q == std::string_view::npos) return true;
+    std::string qv(params.substr(q + 2));
+    char* end = nullptr;
+    double value = std::strtod(qv.c_str(), &end);
+    if (end != qv.c_str() && value > 0) return true;
+  }
+  return false;
+}
+
+// Content types not worth gzipping: already compressed.
+bool AlreadyCompressedType(std::string_view content_type) {
+  for (std::string_view prefix :
+       {"image/", "video/", "audio/", "application/gzip", "application/zip", "application/zstd"}) {
+    if (content_type.size() >= prefix.size() &&
+        EqualsIgnoreCase(content_type.substr(0, prefix.size()), prefix)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string_view MethodLabel(std::string_view method) {
+  for (std::string_view m : {"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"}) {
+    if (method == m) return m;
+  }
+  return "other";
+}
+
+}  // namespace
+
+class Session;
+
+class HttpServer::Impl {
+ public:
+  Impl(HttpServerOptions options, const Router* router, telemetry::Registry* registry)
+      : options_(std::move(options)),
+        router_(router),
+        duration_(registry->AddHistogram(
+            "sightline_http_request_duration_seconds",
+            "Time from a request's header being read to its response being written.",
+            {"route", "method", "status_code"})),
+        in_flight_(registry
+                       ->AddGauge("sightline_http_requests_in_flight",
+                                  "HTTP requests being read, handled or answered.")
+                       .Get()),
+        ioc_(std::max(1, options_.io_threads)),
+        work_(asio::make_work_guard(ioc_)),
+        acceptor_(asio::make_strand(ioc_)),
+        workers_(std::max(1, options_.worker_threads)) {}
+
+  ~Impl() { Stop(std::chrono::milliseconds(0)); }
+
+  Status Listen() {
+    SL_ASSIGN_OR_RETURN(tcp::endpoint ep, ResolveListen(options_.listen, ioc_));
+    beast::error_code ec;
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return UnavailableError("cannot listen on " + options_.listen + ": " + ec.message());
+    }
+    bound_address_ = EndpointString(acceptor_.local_endpoint(ec));
+    Accept();
+    int n = std::max(1, options_.io_threads);
+    for (int i = 0; i < n; ++i) {
+      io_threads_.emplace_back([this] {
+        for (;;) {
+          try {
+            ioc_.run();
+            return;
+          } catch (const std::exception& e) {
+            // Nothing of ours throws; a library bug must not take the server down.
+            log::Error("http server: exception on I/O thread", {{"err", e.what()}});
+          }
+        }
+      });
+    }
+    log::Info("http server listening", {{"addr", bound_address_}});
+    return Status::Ok();
+  }
+
+  void Stop(std::chrono::milliseconds drain);
+
+  const std::string& bound_address() const { return bound_address_; }
+  const HttpServerOptions& options() const { return options_; }
+  const Router& router() const { return *router_; }
+  WorkerPool& workers() { return workers_; }
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+
+  void Register(uint64_t id, std::weak_ptr<Session> s) {
+    std::lock_guard lock(sessions_mu_);
+    sessions_.emplace(id, std::move(s));
+  }
+  void Unregister(uint64_t id) {
+    std::lock_guard lock(sessions_mu_);
+    sessions_.erase(id);
+  }
+  uint64_t NextSessionId() { return next_session_id_.fetch_add(1); }
+
+  void RequestStarted() { active_requests_.fetch_add(1); }
+  void RequestEnded() { active_requests_.fetch_sub(1); }
+  telemetry::Gauge& in_flight() { return in_flight_; }
+
+  void ObserveDuration(const Router::Route* route, std::string_view method, int status,
+                       double seconds) {
+    std::string code = std::to_string(status);
+    std::string_view name = route != nullptr ? std::string_view(route->options.name) : kOtherRoute;
+    std::string_view m = MethodLabel(method);
+    duration_.WithLabels({name, m, code}).Observe(seconds);
+    if (route == nullptr || route->options.duration_histogram == nullptr) return;
+    auto* extra = route->options.duration_histogram;
+    switch (route->options.duration_labels) {
+      case DurationLabels::kMethodRouteStatusWs:
+        extra->WithLabels({m, name, code, "false"}).Observe(seconds);
+        break;
+      case DurationLabels::kHandler:
+        extra->WithLabels({route->pattern}).Observe(seconds);
+        break;
+    }
+  }
+
+ private:
+  void Accept();
+  // Runs `fn` on every live connection's strand; the counter reaches 0 when
+  // all have run.
+  std::shared_ptr<std::atomic<int>> ForEachSession(void (*fn)(Session&));
+
+  HttpServerOptions options_;
+  const Router* router_;
+  telemetry::Family<telemetry::Histogram>& duration_;
+  telemetry::Gauge& in_flight_;
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> stopped_{false};
+  std::atomic<int> active_requests_{0};
+  std::atomic<uint64_t> next_session_id_{1};
+  std::mutex stop_mu_;
+
+  std::mutex sessions_mu_;
+  std::map<uint64_t, std::weak_ptr<Session>> sessions_;
+
+  // Destroyed before the members above (sessions unregister themselves).
+  asio::io_context ioc_;
+  // Keeps run() going while every connection is busy in a handler (no I/O
+  // pending): the worker's post back to the strand must find a running loop.
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  tcp::acceptor acceptor_;
+  std::vector<std::thread> io_threads_;
+  WorkerPool workers_;
+  std::string bound_address_;
+};
+
+// One connection. Owned by the completion handlers that refer to it (the
+// Asio idiom; a shared_ptr because several asynchronous operations and the
+// worker that runs its handler share it). Everything except RunHandler runs
+// on the connection's strand; RunHandler runs on a worker while no I/O is
+// pending for the connection, and only touches request/response state.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(HttpServer::Impl* server, tcp::socket socket)
+      : server_(server), id_(server->NextSessionId()), stream_(std::move(socket)) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = EndpointString(ep);
+  }
+
+  ~Session() {
+    EndRequest();
+    server_->Unregister(id_);
+  }
+
+  // The connection's strand.
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+
+  void Start() {
+    server_->Register(id_, weak_from_this());
+    WaitForRequest(/*first=*/true);
+  }
+
+  // Posted by Stop(): an idle connection closes now; a busy one closes after
+  // its response (Write() checks stopping()).
+  void OnServerStop() {
+    if (state_ == State::kIdle) ForceClose();
+  }
+
+  // Posted by Stop() when the drain time is over.
+  void ForceClose() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+ private:
+  enum class State { kIdle, kReading, kHandling, kWriting, kClosing };
+
+  void WaitForRequest(bool first) {
+    state_ = State::kIdle;
+    if (server_->stopping()) return Close();
+    if (buffer_.size() > 0) return ReadHeader();  // pipelined request
+    const auto& o = server_->options();
+    stream_.expires_after(first ? o.read_header_timeout : o.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) return self->Close();
+                              self->buffer_.commit(n);
+                              self->ReadHeader();
+                            });
+  }
+
+  void ReadHeader() {
+    state_ = State::kReading;
+    close_after_ = false;
+    BeginRequest();
+    const auto& o = server_->options();
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(std::min<size_t>(o.max_header_bytes, UINT32_MAX)));
+    // The route's limit is set once the header is in. Not boost::none: Beast
+    // 1.74 compares the Content-Length against the optional, and any value
+    // is greater than none.
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    stream_.expires_after(o.read_header_timeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec == http::error::header_limit) {
+      return Reject(431,
+                    "request header is larger than " +
+                        std::to_string(server_->options().max_header_bytes) + " bytes",
+                    /*close=*/true);
+    }
+    if (ec) {
+      if (IsConnectionEnd(ec)) return Close();
+      return Reject(400, "malformed HTTP request: " + ec.message(), /*close=*/true);
+    }
+    header_done_ = Clock::now();
+    server_->in_flight().Inc();
+    counted_in_flight_ = true;
+
+    auto& msg = parser_->get();
+    method_ = std::string(msg.method_string());
+    request_ = HttpRequest();
+    request_.set_method(method_);
+    request_.set_remote_address(remote_);
+    for (const auto& field : msg) {
+      request_.mutable_headers().Add(std::string(field.name_string()), std::string(field.value()));
+    }
+    keep_alive_ = msg.keep_alive();
+    if (Status s = request_.SetTarget(Sv(msg.target())); !s.ok()) {
+      return Reject(400, s.message(), !parser_->is_done());
+    }
+
+    Router::MatchResult match = server_->router().Match(method_, request_.raw_path());
+    if (match.route == nullptr) {
+      response_.clear();
+      if (match.status == 405) {
+        return RejectWith(405, "405 method not allowed\n", match.allow);
+      }
+      return RejectWith(404, "404 page not found\n", "");
+    }
+    route_ = match.route;
+    request_.set_route(route_->options.name);
+    request_.set_path_params(std::move(match.params));
+    const RouteOptions& ro = route_->options;
+    const auto& o = server_->options();
+
+    if (ro.tenant) {
+      auto tenant = ResolveTenant(request_.Header(kTenantHeader), o.multitenancy);
+      if (!tenant.ok()) {
+        int code = tenant.status().code() == StatusCode::kUnauthenticated ? 401 : 400;
+        return Reject(code, tenant.status().message(), !parser_->is_done());
+      }
+      request_.set_tenant(std::move(tenant).value());
+    }
+
+    codec_ = Codec::kNone;
+    if (ro.decompress) {
+      if (auto ce = request_.Header("Content-Encoding")) {
+        auto codec = CodecFromContentEncoding(*ce);
+        if (!codec.ok()) return Reject(415, codec.status().message(), !parser_->is_done());
+        codec_ = *codec;
+      }
+    }
+
+    body_limit_ = ro.max_body_bytes != 0 ? ro.max_body_bytes : o.max_body_bytes;
+    decompressed_limit_ = ro.max_body_bytes != 0 ? ro.max_body_bytes : o.max_decompressed_bytes;
+    if (auto len = parser_->content_length(); len && *len > body_limit_) {
+      return Reject(413,
+                    "request body of " + std::to_string(*len) +
+                        " bytes is larger than the limit of " + std::to_string(body_limit_) +
+                        " bytes",
+                    /*close=*/true);
+    }
+    if (parser_->is_done()) return Dispatch();
+    parser_->body_limit(body_limit_);
+
+    auto expect = request_.Header("Expect");
+    if (expect && EqualsIgnoreCase(*expect, "100-continue") && msg.version() >= 11) {
+      continue_.emplace(http::status::continue_, 11);
+      stream_.expires_after(o.request_timeout);
+      http::async_write(stream_, *continue_,
+                        [self = shared_from_this()](beast::error_code ec, size_t) {
+                          if (ec) return self->Close();
+                          self->ReadBody();
+                        });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    stream_.expires_after(server_->options().request_timeout);
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
+  }
+
+  void OnBody(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      return Reject(
+          413, "request body is larger than the limit of " + std::to_string(body_limit_) + " bytes",
+          /*close=*/true);
+    }
+    if (ec) {
+      if (IsConnectionEnd(ec)) return Close();
+      return Reject(400, "malformed HTTP request body: " + ec.message(), /*close=*/true);
+    }
+    Dispatch();
+  }
+
+  void Dispatch() {
+    state_ = State::kHandling;
+    stream_.expires_never();
+    body_ = std::move(parser_->get().body());
+    server_->workers().Submit([self = shared_from_this()] { self->RunHandler(); });
+  }
+
+  // Worker thread.
+  void RunHandler() {
+    HttpResponse out;
+    const RouteOptions& ro = route_->options;
+    bool ok = true;
+    if (codec_ != Codec::kNone && !body_.empty()) {
+      Result<std::string> decoded = InternalError("not decoded");
+      try {
+        decoded = Decompress(codec_, body_, decompressed_limit_);
+      } catch (const std::bad_alloc&) {
+        decoded = ResourceExhaustedError("out of memory while decompressing the request body");
+      }
+      if (!decoded.ok()) {
+        int code = decoded.status().code() == StatusCode::kResourceExhausted ? 413 : 400;
+        out.Text(code, decoded.status().message() + "\n");
+        ok = false;
+      } else {
+        body_ = std::move(decoded).value();
+      }
+    }
+    if (ok && codec_ != Codec::kNone) request_.mutable_headers().Remove("Content-Encoding");
+    if (ok) {
+      if (Status s = request_.SetBody(std::move(body_)); !s.ok()) {
+        out.Text(400, s.message() + "\n");
+        ok = false;
+      }
+    }
+    if (ok) {
+      try {
+        route_->handler(request_, out);
+      } catch (const std::exception& e) {
+        log::Error("http handler threw", {{"route", ro.name}, {"err", e.what()}});
+        out = HttpResponse();
+        out.Text(500, "internal error\n");
+      } catch (...) {
+        log::Error("http handler threw", {{"route", ro.name}});
+        out = HttpResponse();
+        out.Text(500, "internal error\n");
+      }
+    }
+    BuildResponse(std::move(out), /*may_compress=*/true);
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->Write(); });
+  }
+
+  // Fills response_ from `out`. Runs on a worker or, for early answers, on
+  // the strand.
+  void BuildResponse(HttpResponse out, bool may_compress) {
+    const auto& o = server_->options();
+    const bool head = method_ == "HEAD";
+    if (may_compress && out.compressible && !head && out.body.size() >= o.min_gzip_bytes &&
+        out.status != 204 && out.status != 304 && !out.headers.Has("Content-Encoding") &&
+        !AlreadyCompressedType(out.headers.Get("Content-Type").value_or(""))) {
+      auto ae = request_.Header("Accept-Encoding");
+      if (ae && AcceptsGzip(*ae)) {
+        // Level 1: on two cores, speed matters more than the last few percent.
+        auto gz = Compress(Codec::kGzip, out.body, 1);
+        if (gz.ok()) {
+          out.body = std::move(gz).value();
+          out.headers.Set("Content-Encoding", "gzip");
+        }
+      }
+      out.headers.Add("Vary", "Accept-Encoding");
+    }
+    response_.clear();
+    response_.body().clear();
+    response_.version(parser_ && parser_->is_header_done() ? parser_->get().version() : 11);
+    response_.result(static_cast<unsigned>(out.status));
+    if (auto reason = HttpReasonPhrase(out.status); !reason.empty()) response_.reason(Bv(reason));
+    for (const auto& [name, value] : out.headers) {
+      // Framing is the server's business, not the handler's.
+      if (EqualsIgnoreCase(name, "Content-Length") || EqualsIgnoreCase(name, "Transfer-Encoding") ||
+          EqualsIgnoreCase(name, "Connection")) {
+        continue;
+      }
+      response_.insert(Bv(name), Bv(value));
+    }
+    status_ = out.status;
+    if (head) {
+      response_.content_length(out.body.size());
+    } else {
+      response_.body() = std::move(out.body);
+      response_.prepare_payload();
+    }
+  }
+
+  void Write() {
+    state_ = State::kWriting;
+    bool keep = keep_alive_ && !close_after_ && !server_->stopping();
+    response_.keep_alive(keep);
+    stream_.expires_after(server_->options().request_timeout);
+    http::async_write(stream_, response_,
+                      [self = shared_from_this(), keep](beast::error_code ec, size_t) {
+                        self->OnWrite(ec, keep);
+                      });
+  }
+
+  void OnWrite(beast::error_code ec, bool keep) {
+    double seconds =
+        std::chrono::duration<double>(Clock::now() - (counted_in_flight_ ? header_done_ : started_))
+            .count();
+    server_->ObserveDuration(route_, method_, status_, seconds);
+    EndRequest();
+    // Idle keep-alive connections should not hold on to the last body.
+    request_ = HttpRequest();
+    parser_.reset();
+    if (ec || !keep) return Linger();
+    WaitForRequest(/*first=*/false);
+  }
+
+  // Answers without running a handler (on the strand). With `close`, the
+  // connection closes afterwards (a request body may still be unread).
+  void Reject(int status, std::string message, bool close) {
+    HttpResponse out;
+    out.Text(status, std::move(message) + "\n");
+    close_after_ = close_after_ || close;
+    state_ = State::kHandling;
+    BuildResponse(std::move(out), /*may_compress=*/false);
+    Write();
+  }
+
+  void RejectWith(int status, std::string body, const std::string& allow) {
+    HttpResponse out;
+    out.Text(status, std::move(body));
+    if (!allow.empty()) out.SetHeader("Allow", allow);
+    close_after_ = close_after_ || !parser_->is_done();
+    state_ = State::kHandling;
+    BuildResponse(std::move(out), /*may_compress=*/false);
+    Write();
+  }
+
+  // Half-closes, then reads and drops what the client still sends for a
+  // little while, so that our last response is not lost to a reset.
+  void Linger() {
+    state_ = State::kClosing;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return Close();
+    linger_deadline_ = Clock::now() + kLingerTime;
+    LingerRead();
+  }
+
+  void LingerRead() {
+    auto left = linger_deadline_ - Clock::now();
+    if (left <= Clock::duration::zero() || lingered_ >= kLingerBytes) return Close();
+    stream_.expires_after(std::chrono::duration_cast<std::chrono::milliseconds>(left));
+    stream_.async_read_some(asio::buffer(drain_),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) return self->Close();
+                              self->lingered_ += n;
+                              self->LingerRead();
+                            });
+  }
+
+  void Close() {
+    state_ = State::kClosing;
+    EndRequest();
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+  void BeginRequest() {
+    if (request_active_) return;
+    request_active_ = true;
+    started_ = Clock::now();
+    route_ = nullptr;
+    method_.clear();
+    status_ = 0;
+    server_->RequestStarted();
+  }
+
+  void EndRequest() {
+    if (counted_in_flight_) {
+      server_->in_flight().Dec();
+      counted_in_flight_ = false;
+    }
+    if (request_active_) {
+      request_active_ = false;
+      server_->RequestEnded();
+    }
+  }
+
+  static bool IsConnectionEnd(const beast::error_code& ec) {
+    return ec == http::error::end_of_stream || ec == http::error::partial_message ||
+           ec == beast::error::timeout || ec == asio::error::eof ||
+           ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+           ec == asio::error::broken_pipe || ec == asio::error::bad_descriptor;
+  }
+
+  HttpServer::Impl* server_;
+  const uint64_t id_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::string remote_;
+  State state_ = State::kIdle;
+
+  // The request in progress.
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::empty_body>> continue_;
+  http::response<http::string_body> response_;
+  HttpRequest request_;
+  std::string body_;
+  std::string method_;
+  const Router::Route* route_ = nullptr;
+  Codec codec_ = Codec::kNone;
+  size_t body_limit_ = 0;
+  size_t decompressed_limit_ = 0;
+  int status_ = 0;
+  bool keep_alive_ = false;
+  bool close_after_ = false;
+  bool request_active_ = false;
+  bool counted_in_flight_ = false;
+  Clock::time_point started_;
+  Clock::time_point header_done_;
+
+  // Linger-close state.
+  Clock::time_point linger_deadline_;
+  size_t lingered_ = 0;
+  std::array<char, 16384> drain_;
+};
+
+void HttpServer::Impl::Accept() {
+  acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+      // EMFILE and the like: log, back off a little, go on.
+      log::Warn("http accept failed", {{"err", ec.message()}});
+      auto timer = std::make_shared<asio::steady_timer>(acceptor_.get_executor(),
+                                                        std::chrono::milliseconds(50));
+      timer->async_wait([this, timer](beast::error_code) {
+        if (acceptor_.is_open()) Accept();
+      });
+      return;
+    }
+    if (stopping()) {
+      beast::error_code ignored;
+      socket.close(ignored);
+      return;
+    }
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    std::make_shared<Session>(this, std::move(socket))->Start();
+    Accept();
+  });
+}
+
+std::shared_ptr<std::atomic<int>> HttpServer::Impl::ForEachSession(void (*fn)(Session&)) {
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(sessions_mu_);
+    for (auto& [id, weak] : sessions_) {
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+  }
+  auto pending = std::make_shared<std::atomic<int>>(static_cast<int>(live.size()));
+  for (auto& s : live) {
+    Session* raw = s.get();
+    asio::post(raw->executor(), [s, fn, pending] {
+      fn(*s);
+      pending->fetch_sub(1);
+    });
+  }
+  return pending;
+}
+
+void HttpServer::Impl::Stop(std::chrono::milliseconds drain) {
+  std::lock_guard stop_lock(stop_mu_);
+  if (stopped_.exchange(true)) return;
+  stopping_.store(true, std::memory_order_release);
+
+  std::promise<void> closed;
+  asio::post(acceptor_.get_executor(), [this, &closed] {
+    beast::error_code ec;
+    acceptor_.close(ec);
+    closed.set_value();
+  });
+  if (!io_threads_.empty()) closed.get_future().wait();
+
+  ForEachSession([](Session& s) { s.OnServerStop(); });
+
+  auto deadline = Clock::now() + drain;
+  while (active_requests_.load() > 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  // Close what is left, so clients see the end now rather than when the
+  // server object is destroyed; give the strands a moment to run it.
+  auto pending = ForEachSession([](Session& s) { s.ForceClose(); });
+  auto close_deadline = Clock::now() + std::chrono::milliseconds(500);
+  while (pending->load() > 0 && Clock::now() < close_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  work_.reset();
+  ioc_.stop();
+  for (auto& t : io_threads_) t.join();
+  io_threads_.clear();
+  workers_.Shutdown();
+  if (!bound_address_.empty()) log::Info("http server stopped", {{"addr", bound_address_}});
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() { impl_->Stop(std::chrono::milliseconds(0)); }
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options,
+                                                      const Router* router,
+                                                      telemetry::Registry* registry) {
+  if (router == nullptr) return InvalidArgumentError("http server needs a router");
+  if (registry == nullptr) registry = &telemetry::Registry::Default();
+  if (options.max_header_bytes < 256) {
+    return InvalidArgumentError("max_header_bytes must be at least 256");
+  }
+  auto impl = std::make_unique<Impl>(std::move(options), router, registry);
+  SL_RETURN_IF_ERROR(impl->Listen());
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+std::string HttpServer::bound_address() const { return impl_->bound_address(); }
+
+void HttpServer::Stop(std::chrono::milliseconds drain) { impl_->Stop(drain); }
+
+}  // namespace sightline::net
