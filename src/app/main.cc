@@ -50,6 +50,14 @@ int main(int argc, char** argv) {
     log::Error("failed to start", {{"err", s.ToString()}});
     return 1;
   }
+  // For people at a terminal (make run): where to point a browser or Grafana.
+  std::string http = app.http_address();
+  if (http.rfind("0.0.0.0:", 0) == 0) http = "localhost:" + http.substr(8);
+  if (http.rfind("[::]:", 0) == 0) http = "localhost:" + http.substr(5);
+  std::printf("Sightline %s is listening on http://%s (OTLP/gRPC on %s)\n", kVersion, http.c_str(),
+              app.grpc_address().c_str());
+  std::fflush(stdout);
+
   int sig = 0;
   sigwait(&sigs, &sig);
   log::Info("received signal, stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
