@@ -382,8 +382,8 @@ TEST_P(FaultEnvTest, InjectedWriteAndSyncFailures) {
 TEST_P(FaultEnvTest, WriteFileAtomicIsAllOrNothing) {
   ASSERT_TRUE(env_->WriteFileAtomic(P("meta"), "version one").ok());
   // A failure at each step leaves the old content and no temporary file.
-  for (auto op : {FaultEnv::Op::kCreate, FaultEnv::Op::kAppend, FaultEnv::Op::kSync,
-                  FaultEnv::Op::kRename}) {
+  for (auto op :
+       {FaultEnv::Op::kCreate, FaultEnv::Op::kAppend, FaultEnv::Op::kSync, FaultEnv::Op::kRename}) {
     env_->FailNext(op, 1);
     EXPECT_FALSE(env_->WriteFileAtomic(P("meta"), "version two").ok());
     EXPECT_EQ(*env_->ReadFile(P("meta")), "version one");
