@@ -17,7 +17,7 @@ $(RUN_DIR)/build.ninja:
 	cmake -S . -B $(RUN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DSIGHTLINE_TESTS=OFF $(CMAKE_FLAGS)
 
 $(TEST_DIR)/build.ninja:
-	cmake -S . -B $(TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
+	cmake -S . -B $(TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSIGHTLINE_BENCH=OFF $(CMAKE_FLAGS)
 
 build: bootstrap $(RUN_DIR)/build.ninja
 	ninja -C $(RUN_DIR) -j$(JOBS) sightline
