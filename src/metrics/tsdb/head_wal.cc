@@ -1,0 +1,355 @@
+// The head and its WAL: replay on open, and the checkpoint after each
+// truncation (which records to keep).
+#include <bit>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "metrics/tsdb/head.h"
+#include "metrics/tsdb/wal_records.h"
+#include "telemetry/log.h"
+#include "wal/wal.h"
+
+namespace sightline::tsdb {
+
+using head_internal::kMaxTime;
+using head_internal::kMinTime;
+using head_internal::MemSeries;
+
+namespace {
+
+Labels WithoutEmptyValues(Labels l) {
+  bool any = false;
+  for (const Label& x : l) any |= x.value.empty();
+  if (!any) return l;
+  std::vector<Label> out;
+  for (const Label& x : l) {
+    if (!x.value.empty()) out.push_back(x);
+  }
+  return Labels::FromSortedUnchecked(std::move(out));
+}
+
+}  // namespace
+
+// Applies replayed samples on worker threads. Each worker owns a set of ref
+// stripes (all samples of a series go to one worker, in WAL order, so the
+// in-order / out-of-order decisions are those of a sequential replay), and
+// workers never contend for a lock. Series records are applied by the
+// replaying thread before the samples that follow them are dispatched.
+class WalReplayer {
+ public:
+  WalReplayer(Head* head, int workers) : head_(head), workers_(std::max(1, workers)) {
+    if (workers_.size() == 1) return;  // applied inline
+    for (Worker& w : workers_) w.thread = std::thread([this, &w] { Run(w); });
+  }
+  ~WalReplayer() { Stop(); }
+
+  // Dispatches `samples` (consumed); aliases resolved here, so that a
+  // series' samples all go to one worker.
+  void Add(std::vector<WalSample>* samples) {
+    if (workers_.size() == 1) {
+      Apply(workers_[0], *samples);
+      return;
+    }
+    for (auto& b : batch_) b.clear();
+    batch_.resize(workers_.size());
+    {
+      std::lock_guard<std::mutex> l(head_->aliases_mu_);
+      const bool any_alias = !head_->aliases_.empty();
+      for (const WalSample& x : *samples) {
+        uint64_t ref = x.ref;
+        if (any_alias) {
+          auto it = head_->aliases_.find(ref);
+          if (it != head_->aliases_.end()) ref = it->second;
+        }
+        batch_[(ref & head_->stripe_mask_) % workers_.size()].push_back(x);
+      }
+    }
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      if (batch_[i].empty()) continue;
+      Worker& w = workers_[i];
+      std::unique_lock<std::mutex> l(w.mu);
+      w.cv.wait(l, [&] { return w.queue.size() < kMaxQueued; });
+      w.queue.push_back(std::move(batch_[i]));
+      batch_[i] = {};
+      w.cv.notify_all();
+    }
+  }
+
+  // Waits for every dispatched sample; returns the summed counts.
+  Head::ApplyCounts Finish(uint64_t* unknown) {
+    Stop();
+    Head::ApplyCounts total;
+    *unknown = 0;
+    for (const Worker& w : workers_) {
+      total.appended += w.c.appended;
+      total.ooo_appended += w.c.ooo_appended;
+      total.dup_rejected += w.c.dup_rejected;
+      total.ooo_rejected += w.c.ooo_rejected;
+      total.chunks_created += w.c.chunks_created;
+      total.mint = std::min(total.mint, w.c.mint);
+      total.maxt = std::max(total.maxt, w.c.maxt);
+      *unknown += w.unknown;
+    }
+    return total;
+  }
+
+ private:
+  static constexpr size_t kMaxQueued = 16;
+  struct Worker {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::vector<WalSample>> queue;
+    bool stop = false;
+    std::thread thread;
+    Head::ApplyCounts c;
+    uint64_t unknown = 0;
+  };
+
+  void Stop() {
+    for (Worker& w : workers_) {
+      std::lock_guard<std::mutex> l(w.mu);
+      w.stop = true;
+      w.cv.notify_all();
+    }
+    for (Worker& w : workers_) {
+      if (w.thread.joinable()) w.thread.join();
+    }
+  }
+
+  void Run(Worker& w) {
+    for (;;) {
+      std::vector<WalSample> batch;
+      {
+        std::unique_lock<std::mutex> l(w.mu);
+        w.cv.wait(l, [&] { return w.stop || !w.queue.empty(); });
+        if (w.queue.empty()) return;  // stopped and drained
+        batch = std::move(w.queue.front());
+        w.queue.pop_front();
+        w.cv.notify_all();
+      }
+      Apply(w, batch);
+    }
+  }
+
+  void Apply(Worker& w, const std::vector<WalSample>& samples) {
+    Head::ApplyCounts& c = w.c;
+    for (const WalSample& x : samples) {
+      {
+        Head::RefStripe& rs = head_->RefStripeOf(x.ref);
+        std::lock_guard<std::mutex> l(rs.mu);
+        MemSeries* s = rs.series.Find(x.ref);
+        if (s != nullptr) {
+          head_->ApplySampleLocked(s, x.t, x.v_bits,
+                                   head_->max_time_.load(std::memory_order_relaxed), &c);
+          continue;
+        }
+      }
+      // An alias (same labels under an older ref) or an unknown series.
+      MemSeries* s = head_->LookupForReplay(x.ref);
+      if (s == nullptr) {
+        ++w.unknown;
+        continue;
+      }
+      Head::RefStripe& crs = head_->RefStripeOf(s->ref);
+      std::lock_guard<std::mutex> l(crs.mu);
+      head_->ApplySampleLocked(s, x.t, x.v_bits, head_->max_time_.load(std::memory_order_relaxed),
+                               &c);
+    }
+    if (c.mint != kMaxTime) head_->UpdateMinMaxTime(c.mint, std::max(c.maxt, c.mint));
+  }
+
+  Head* const head_;
+  std::deque<Worker> workers_;
+  std::vector<std::vector<WalSample>> batch_;
+};
+
+Status Head::ReplayWal() {
+  wal::Wal* w = options_.wal;
+  if (w == nullptr) return Status::Ok();
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t min_valid = MinValidTime();
+  std::vector<WalSeries> series;
+  std::vector<WalSample> samples;
+  std::vector<WalExemplar> exemplars;
+  WalMetadata md;
+  uint64_t bad_records = 0, unknown_refs = 0, series_records = 0, sample_count = 0;
+  int threads = options_.replay_threads;
+  if (threads <= 0)
+    threads = static_cast<int>(std::min(8u, std::max(1u, std::thread::hardware_concurrency())));
+  WalReplayer replayer(this, threads);
+  std::string first_error;
+
+  auto bad = [&](const Status& st, const wal::WalPosition& pos) {
+    ++bad_records;
+    if (first_error.empty()) {
+      first_error = st.ToString() + " (segment " + std::to_string(pos.segment) + ", offset " +
+                    std::to_string(pos.offset) + (pos.in_checkpoint ? ", checkpoint)" : ")");
+    }
+  };
+
+  Status st = w->Replay([&](std::string_view rec, wal::WalPosition pos) -> Status {
+    switch (RecordTypeOf(rec)) {
+      case WalRecordType::kSeries: {
+        if (Status s = DecodeSeries(rec, &series); !s.ok()) {
+          bad(s, pos);
+          return Status::Ok();
+        }
+        for (WalSeries& ws : series) {
+          Labels lset = WithoutEmptyValues(std::move(ws.labels));
+          if (lset.empty() || ws.ref == 0) continue;
+          CreateForReplay(ws.ref, lset);
+          ++series_records;
+        }
+        return Status::Ok();
+      }
+      case WalRecordType::kSamples: {
+        if (Status s = DecodeSamples(rec, &samples); !s.ok()) {
+          bad(s, pos);
+          return Status::Ok();
+        }
+        std::erase_if(samples, [&](const WalSample& x) { return x.t < min_valid; });
+        sample_count += samples.size();
+        replayer.Add(&samples);
+        return Status::Ok();
+      }
+      case WalRecordType::kExemplars: {
+        if (Status s = DecodeExemplars(rec, &exemplars); !s.ok()) {
+          bad(s, pos);
+          return Status::Ok();
+        }
+        for (WalExemplar& e : exemplars) {
+          MemSeries* s = LookupForReplay(e.ref);
+          if (s == nullptr) continue;
+          (void)exemplars_.Add(StoredExemplar{s->ref, e.t, e.v_bits, std::move(e.labels)});
+        }
+        return Status::Ok();
+      }
+      case WalRecordType::kMetadata: {
+        if (Status s = DecodeMetadata(rec, &md); !s.ok()) {
+          bad(s, pos);
+          return Status::Ok();
+        }
+        std::lock_guard<std::mutex> l(metadata_mu_);
+        metadata_[md.family] = metrics::MetricMetadata{md.type, md.help, md.unit};
+        return Status::Ok();
+      }
+      case WalRecordType::kUnknown:
+        bad(DataLossError("unknown metrics WAL record type"), pos);
+        return Status::Ok();
+    }
+    return Status::Ok();
+  });
+  const ApplyCounts c = replayer.Finish(&unknown_refs);
+  if (!st.ok()) return st.Annotate("replaying the metrics WAL");
+
+  num_chunks_.fetch_add(c.chunks_created, std::memory_order_relaxed);
+  // Series whose samples were all below min_valid (or that never got one).
+  size_t chunks_removed = 0;
+  const size_t removed = GarbageCollect(min_valid, &chunks_removed);
+  num_chunks_.fetch_sub(static_cast<int64_t>(chunks_removed), std::memory_order_relaxed);
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (TsdbMetrics* m = options_.metrics; m != nullptr) {
+    m->head_series->Add(-static_cast<double>(removed));
+    m->head_series_removed->Inc(static_cast<double>(removed));
+    m->head_chunks->Add(static_cast<double>(c.chunks_created) -
+                        static_cast<double>(chunks_removed));
+    m->head_chunks_created->Inc(static_cast<double>(c.chunks_created));
+    m->head_chunks_removed->Inc(static_cast<double>(chunks_removed));
+    if (unknown_refs > 0) m->series_not_found->Inc(static_cast<double>(unknown_refs));
+    m->exemplars_in_storage->Set(static_cast<double>(exemplars_.Size()));
+    m->replay_duration_seconds->Set(secs);
+  }
+  ReportTimes();
+  if (bad_records > 0) {
+    log::Warn("metrics WAL: records skipped during replay",
+              {{"dir", w->dir()}, {"records", bad_records}, {"first", first_error}});
+  }
+  log::Info("metrics WAL replayed", {{"dir", w->dir()},
+                                     {"series", static_cast<uint64_t>(num_series_.load())},
+                                     {"samples", sample_count},
+                                     {"unknown_refs", unknown_refs},
+                                     {"empty_series_removed", static_cast<uint64_t>(removed)},
+                                     {"duration_s", secs}});
+  return Status::Ok();
+}
+
+bool Head::KeepRecordForCheckpoint(std::string_view rec, int64_t mint,
+                                   std::map<std::string, bool>* metadata_kept) {
+  switch (RecordTypeOf(rec)) {
+    case WalRecordType::kSeries: {
+      std::vector<WalSeries> series;
+      if (!DecodeSeries(rec, &series).ok()) return false;
+      for (const WalSeries& s : series) {
+        if (LookupForReplay(s.ref) != nullptr) return true;
+      }
+      return false;
+    }
+    case WalRecordType::kSamples: {
+      std::vector<WalSample> samples;
+      if (!DecodeSamples(rec, &samples).ok()) return false;
+      for (const WalSample& s : samples) {
+        if (s.t >= mint) return true;
+      }
+      return false;
+    }
+    case WalRecordType::kExemplars: {
+      std::vector<WalExemplar> exemplars;
+      if (!DecodeExemplars(rec, &exemplars).ok()) return false;
+      for (const WalExemplar& e : exemplars) {
+        if (e.t >= mint) return true;
+      }
+      return false;
+    }
+    case WalRecordType::kMetadata: {
+      // Keep one record per family: the one that matches what the head holds
+      // (later records in the kept segments override it anyway).
+      WalMetadata md;
+      if (!DecodeMetadata(rec, &md).ok()) return false;
+      if ((*metadata_kept)[md.family]) return false;
+      std::lock_guard<std::mutex> l(metadata_mu_);
+      auto it = metadata_.find(md.family);
+      if (it == metadata_.end() || it->second.type != md.type || it->second.help != md.help ||
+          it->second.unit != md.unit) {
+        return false;
+      }
+      (*metadata_kept)[md.family] = true;
+      return true;
+    }
+    case WalRecordType::kUnknown:
+      return false;
+  }
+  return false;
+}
+
+Status Head::CheckpointWal(int64_t mint) {
+  wal::Wal* w = options_.wal;
+  if (w == nullptr) return Status::Ok();
+  TsdbMetrics* m = options_.metrics;
+  SL_ASSIGN_OR_RETURN(std::vector<uint32_t> segs, w->Segments());
+  if (segs.empty()) return Status::Ok();
+  const uint32_t first = segs.front();
+  // A new segment, so that a quiet head does not keep more WAL than needed.
+  SL_ASSIGN_OR_RETURN(uint32_t current, w->NextSegment());
+  if (current == 0 || current - 1 < first) return Status::Ok();
+  const uint32_t last = current - 1;
+  // The lower two thirds of the segments hold mostly samples before mint;
+  // the rest would be copied almost whole (Prometheus's heuristic).
+  const uint32_t upto = first + (last - first) * 2 / 3;
+  if (m != nullptr) m->checkpoint_creations->Inc();
+  std::map<std::string, bool> metadata_kept;
+  Status st = w->Checkpoint(upto, [&](std::string_view rec) {
+    return KeepRecordForCheckpoint(rec, mint, &metadata_kept);
+  });
+  if (!st.ok()) {
+    if (m != nullptr) m->checkpoint_creations_failed->Inc();
+    return st;
+  }
+  log::Info("metrics WAL checkpoint created", {{"dir", w->dir()}, {"upto", upto}, {"mint", mint}});
+  return Status::Ok();
+}
+
+}  // namespace sightline::tsdb
