@@ -3,9 +3,11 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <map>
 
 #include "config/version.h"  // generated
 #include "io/object_store.h"
+#include "metrics/module/metrics_signal.h"
 #include "net/grpc_server.h"
 #include "net/http.h"
 #include "net/http_server.h"
@@ -17,6 +19,11 @@
 namespace sightline::app {
 
 App::App(config::Config cfg) : cfg_(std::move(cfg)), router_(std::make_unique<net::Router>()) {
+  // Built now, started after every module registered its services.
+  net::GrpcServerOptions g;
+  g.listen = cfg_.grpc.listen;
+  g.max_recv_bytes = static_cast<int>(cfg_.grpc.max_recv_bytes);
+  grpc_ = std::make_unique<net::GrpcServer>(g);
   RegisterModules();
 }
 
@@ -55,10 +62,6 @@ void App::RegisterModules() {
                      .start =
                          [this] {
                            RegisterOperationalRoutes();
-                           net::GrpcServerOptions g;
-                           g.listen = cfg_.grpc.listen;
-                           g.max_recv_bytes = static_cast<int>(cfg_.grpc.max_recv_bytes);
-                           grpc_ = std::make_unique<net::GrpcServer>(g);
                            return Status::Ok();
                          },
                      .stop = nullptr});
@@ -77,14 +80,40 @@ void App::RegisterModules() {
                          },
                      .stop = [this] { store_.reset(); }});
 
-  // Roles from DESIGN.md §1. Each signal fills in its part of a role (the
-  // metrics ingester, the logs ingester, ...) by registering its own module
-  // as a dependency of the role.
+  // Signals. Each registers the modules that make up its part of a role.
+  metrics_ = std::make_unique<metrics::MetricsSignal>(&cfg_, router_.get(), grpc_.get());
+  modules_.Register({.name = "metrics-ingester",
+                     .deps = {"server", "object-store"},
+                     .is_role = false,
+                     .start = [this] { return metrics_->StartIngester(store_.get()); },
+                     .stop = [this] { metrics_->Stop(); }});
+  modules_.Register({.name = "metrics-distributor",
+                     .deps = {"server", "metrics-ingester"},
+                     .is_role = false,
+                     .start = [this] { return metrics_->StartDistributor(); },
+                     .stop = nullptr});
+  modules_.Register({.name = "metrics-querier",
+                     .deps = {"server", "metrics-ingester"},
+                     .is_role = false,
+                     .start = [this] { return metrics_->StartQuerier(); },
+                     .stop = nullptr});
+
+  // Roles from DESIGN.md §1: a role is the union of the signals' modules for
+  // it.
+  const std::map<std::string, std::vector<std::string>> role_modules = {
+      {"distributor", {"metrics-distributor"}},
+      {"ingester", {"metrics-ingester"}},
+      {"querier", {"metrics-querier"}},
+  };
   for (const char* role : {"distributor", "ingester", "querier", "query-frontend",
                            "store-gateway", "compactor", "scraper", "agent", "gateway", "ruler",
                            "ring"}) {
+    std::vector<std::string> deps = {"server", "object-store"};
+    if (auto it = role_modules.find(role); it != role_modules.end()) {
+      deps.insert(deps.end(), it->second.begin(), it->second.end());
+    }
     modules_.Register({.name = role,
-                       .deps = {"server", "object-store"},
+                       .deps = std::move(deps),
                        .is_role = true,
                        .start = nullptr,
                        .stop = nullptr});
@@ -217,10 +246,9 @@ Status App::Start() {
 }
 
 void App::Stop() {
-  if (!ready_.exchange(false) && !http_ && !grpc_) {
-    modules_.StopAll();
-    return;
-  }
+  if (stopped_) return;
+  stopped_ = true;
+  ready_ = false;
   log::Info("shutting down", {{"drain", fmt::format("{}ms", cfg_.http.shutdown_drain.count())}});
   if (http_) http_->Stop(cfg_.http.shutdown_drain);
   if (grpc_) grpc_->Stop(cfg_.http.shutdown_drain);

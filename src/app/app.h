@@ -24,6 +24,9 @@
 namespace sightline::io {
 class ObjectStore;
 }
+namespace sightline::metrics {
+class MetricsSignal;
+}
 namespace sightline::net {
 class Router;
 class HttpServer;
@@ -65,7 +68,9 @@ class App {
   std::unique_ptr<net::GrpcServer> grpc_;
   std::unique_ptr<net::HttpServer> http_;
   std::unique_ptr<io::ObjectStore> store_;
+  std::unique_ptr<metrics::MetricsSignal> metrics_;
   std::atomic<bool> ready_{false};
+  bool stopped_ = false;
 };
 
 }  // namespace sightline::app

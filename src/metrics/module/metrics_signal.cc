@@ -1,0 +1,102 @@
+#include "metrics/module/metrics_signal.h"
+
+#include "config/config.h"
+#include "config/version.h"  // generated
+#include "metrics/api/prometheus_api.h"
+#include "metrics/promql/engine.h"
+#include "metrics/ingest/otlp_metrics.h"
+#include "metrics/ingest/remote_write.h"
+#include "metrics/tsdb/db_multi_tenant.h"
+#include "net/grpc_server.h"
+#include "net/http.h"
+#include "telemetry/log.h"
+
+namespace sightline::metrics {
+
+namespace {
+
+// The TSDB's exemplars and metadata, as the HTTP API asks for them.
+class DbMetadataSource final : public api::MetadataSource {
+ public:
+  explicit DbMetadataSource(tsdb::MultiTenantDB* db) : db_(db) {}
+
+  Result<std::vector<api::ExemplarSeries>> QueryExemplars(
+      std::string_view tenant, int64_t mint_ms, int64_t maxt_ms,
+      const std::vector<std::vector<promql::Matcher>>& selectors) override {
+    SL_ASSIGN_OR_RETURN(auto series, db_->QueryExemplars(tenant, mint_ms, maxt_ms, selectors));
+    std::vector<api::ExemplarSeries> out;
+    out.reserve(series.size());
+    for (auto& s : series) out.push_back({std::move(s.series_labels), std::move(s.exemplars)});
+    return out;
+  }
+
+  Result<std::map<std::string, std::vector<MetricMetadata>>> Metadata(
+      std::string_view tenant, const std::string& metric, int limit, int) override {
+    return db_->Metadata(tenant, metric, limit);
+  }
+
+ private:
+  tsdb::MultiTenantDB* db_;
+};
+
+}  // namespace
+
+struct MetricsSignal::Impl {
+  const config::Config* cfg;
+  net::Router* router;
+  net::GrpcServer* grpc;
+  std::unique_ptr<tsdb::MultiTenantDB> db;
+  std::unique_ptr<ingest::OtlpMetricsGrpcService> otlp_grpc;
+  std::unique_ptr<DbMetadataSource> metadata;
+  std::unique_ptr<promql::Engine> engine;
+};
+
+MetricsSignal::MetricsSignal(const config::Config* cfg, net::Router* router, net::GrpcServer* grpc)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->cfg = cfg;
+  impl_->router = router;
+  impl_->grpc = grpc;
+}
+
+MetricsSignal::~MetricsSignal() { Stop(); }
+
+Status MetricsSignal::StartIngester(io::ObjectStore* store) {
+  tsdb::MultiTenantDBOptions o;
+  o.data_dir = impl_->cfg->data_dir;
+  o.store = store;
+  SL_ASSIGN_OR_RETURN(impl_->db, tsdb::MultiTenantDB::Open(std::move(o)));
+  std::string tenants;
+  for (const auto& t : impl_->db->Tenants()) tenants += (tenants.empty() ? "" : ",") + t;
+  log::Info("metrics ingester ready", {{"tenants", tenants}});
+  return Status::Ok();
+}
+
+Status MetricsSignal::StartDistributor() {
+  if (!impl_->db) return FailedPreconditionError("the metrics distributor needs the ingester");
+  ingest::IngestOptions o;
+  o.multitenancy = impl_->cfg->multitenancy_enabled;
+  ingest::RegisterRemoteWrite(*impl_->router, impl_->db.get(), o);
+  ingest::RegisterOtlpMetricsHttp(*impl_->router, impl_->db.get(), o);
+  impl_->otlp_grpc = ingest::RegisterOtlpMetricsGrpc(*impl_->grpc, impl_->db.get(), o);
+  return Status::Ok();
+}
+
+Status MetricsSignal::StartQuerier() {
+  if (!impl_->db) return FailedPreconditionError("the metrics querier needs the ingester");
+  impl_->metadata = std::make_unique<DbMetadataSource>(impl_->db.get());
+  impl_->engine = std::make_unique<promql::Engine>();
+  api::ApiOptions o;
+  api::RegisterPrometheusApi(*impl_->router, impl_->db.get(), impl_->metadata.get(),
+                             impl_->engine.get(), o);
+  return Status::Ok();
+}
+
+void MetricsSignal::Stop() {
+  if (impl_ && impl_->db) {
+    Status s = impl_->db->Close();
+    if (!s.ok()) log::Error("closing the metrics TSDB failed", {{"err", s.ToString()}});
+    impl_->db.reset();
+  }
+}
+
+}  // namespace sightline::metrics

@@ -1,0 +1,54 @@
+// The metrics signal inside one Sightline process: which parts run for which
+// role, and how they are wired to the shared server and object store.
+//
+//   ingester     the per-tenant TSDB (head + WAL + blocks + shipper) under
+//                <data.dir>/metrics/<tenant>, shipping to metrics/<tenant>/
+//   distributor  remote write (/api/v1/push, /api/v1/write) and OTLP metrics
+//                (/v1/metrics, gRPC MetricsService) writing into the ingester
+//   querier      the Prometheus HTTP API over the ingester's data
+//
+// In one process the distributor and querier talk to the local ingester
+// directly; scale-out (hash ring, remote ingesters) is a later step.
+//
+// Lifecycle: Start* from the module manager in dependency order, before the
+// servers listen (routes and gRPC services must be registered first); Stop
+// after the servers drained. Not thread-safe; main thread only.
+#pragma once
+
+#include <memory>
+
+#include "base/status.h"
+
+namespace sightline::config {
+struct Config;
+}
+namespace sightline::io {
+class ObjectStore;
+}
+namespace sightline::net {
+class Router;
+class GrpcServer;
+}  // namespace sightline::net
+
+namespace sightline::metrics {
+
+class MetricsSignal {
+ public:
+  MetricsSignal(const config::Config* cfg, net::Router* router, net::GrpcServer* grpc);
+  ~MetricsSignal();
+  MetricsSignal(const MetricsSignal&) = delete;
+  MetricsSignal& operator=(const MetricsSignal&) = delete;
+
+  // `store` may be null (no shipping).
+  Status StartIngester(io::ObjectStore* store);
+  Status StartDistributor();
+  Status StartQuerier();
+  // Closes the TSDB (flushes the WAL, stops shippers). Idempotent.
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sightline::metrics
