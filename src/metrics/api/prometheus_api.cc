@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <functional>
 #include <set>
 #include <utility>
 
@@ -145,6 +146,11 @@ class PrometheusApi : public std::enable_shared_from_this<PrometheusApi> {
   ApiResult Series(const net::HttpRequest& req) const;
   ApiResult LabelNames(const net::HttpRequest& req) const;
   ApiResult LabelValues(const net::HttpRequest& req) const;
+  // Shared by /labels and /label/<n>/values: limit, start, end and match[]
+  // parameters, the union of `fetch` over every match[] set, sorted.
+  using FetchStrings = std::function<Result<std::vector<std::string>>(
+      metrics::Querier&, const std::vector<promql::Matcher>&)>;
+  ApiResult UnionOverMatchSets(const net::HttpRequest& req, const FetchStrings& fetch) const;
   ApiResult MetricMetadata(const net::HttpRequest& req) const;
   ApiResult QueryExemplars(const net::HttpRequest& req) const;
   ApiResult FormatQuery(const net::HttpRequest& req) const;
@@ -364,7 +370,8 @@ ApiResult StringList(std::vector<std::string> v, int64_t limit) {
   return out;
 }
 
-ApiResult PrometheusApi::LabelNames(const net::HttpRequest& req) const {
+ApiResult PrometheusApi::UnionOverMatchSets(const net::HttpRequest& req,
+                                            const FetchStrings& fetch) const {
   auto limit = ParseLimitParam(req.FormParam("limit").value_or(""));
   if (!limit.ok()) return InvalidParam(limit.status(), "limit");
   auto start = TimeParam(req, "start", kMinTimeMs);
@@ -376,13 +383,19 @@ ApiResult PrometheusApi::LabelNames(const net::HttpRequest& req) const {
   auto q = storage_->NewQuerier(req.tenant(), *start, *end);
   if (!q.ok()) return FromStatus(q.status());
   if (sets->empty()) sets->emplace_back();
-  std::set<std::string> names;
+  std::set<std::string> all;
   for (const auto& ms : *sets) {
-    auto r = (*q)->LabelNames(ms);
+    auto r = fetch(**q, ms);
     if (!r.ok()) return FromStatus(r.status());
-    names.insert(r->begin(), r->end());
+    all.insert(r->begin(), r->end());
   }
-  return StringList({names.begin(), names.end()}, *limit);
+  return StringList({all.begin(), all.end()}, *limit);
+}
+
+ApiResult PrometheusApi::LabelNames(const net::HttpRequest& req) const {
+  return UnionOverMatchSets(req, [](metrics::Querier& q, const std::vector<promql::Matcher>& ms) {
+    return q.LabelNames(ms);
+  });
 }
 
 bool ValidLabelName(std::string_view name, bool utf8) {
@@ -395,24 +408,10 @@ ApiResult PrometheusApi::LabelValues(const net::HttpRequest& req) const {
   if (!ValidLabelName(name, options_.utf8_label_names)) {
     return BadData("invalid label name: " + promql::QuoteGo(name));
   }
-  auto limit = ParseLimitParam(req.FormParam("limit").value_or(""));
-  if (!limit.ok()) return InvalidParam(limit.status(), "limit");
-  auto start = TimeParam(req, "start", kMinTimeMs);
-  if (!start.ok()) return InvalidParam(start.status(), "start");
-  auto end = TimeParam(req, "end", kMaxTimeMs);
-  if (!end.ok()) return InvalidParam(end.status(), "end");
-  auto sets = MatchParam(req);
-  if (!sets.ok()) return InvalidParam(sets.status(), "match[]");
-  auto q = storage_->NewQuerier(req.tenant(), *start, *end);
-  if (!q.ok()) return FromStatus(q.status());
-  if (sets->empty()) sets->emplace_back();
-  std::set<std::string> values;
-  for (const auto& ms : *sets) {
-    auto r = (*q)->LabelValues(name, ms);
-    if (!r.ok()) return FromStatus(r.status());
-    values.insert(r->begin(), r->end());
-  }
-  return StringList({values.begin(), values.end()}, *limit);
+  return UnionOverMatchSets(
+      req, [&name](metrics::Querier& q, const std::vector<promql::Matcher>& ms) {
+        return q.LabelValues(name, ms);
+      });
 }
 
 ApiResult PrometheusApi::MetricMetadata(const net::HttpRequest& req) const {
