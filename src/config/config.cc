@@ -32,6 +32,8 @@ struct Field {
 
 std::vector<Field> Fields(Config& c) {
   auto& s3 = c.storage.s3;
+  auto& m = c.metrics;
+  auto& lg = c.logs;
   return {
       {"target", "target", Kind::kList, &c.target,
        "Comma-separated roles to run: all, or any of the roles in the documentation."},
@@ -87,6 +89,76 @@ std::vector<Field> Fields(Config& c) {
       {"storage.s3.part_size", "", Kind::kBytes, &s3.part_size, "Multipart part size."},
       {"storage.s3.max_retries", "", Kind::kInt, &s3.max_retries,
        "Retries on 5xx, throttling and timeouts."},
+      {"metrics.promql.compat", "promql.compat", Kind::kString, &m.promql_compat,
+       "PromQL dialect: v3 (Prometheus 3.x, default) or v2 (exactly Prometheus 2.42)."},
+      {"metrics.promql.lookback_delta", "query.lookback-delta", Kind::kDuration,
+       &m.lookback_delta, "How far back an instant selector looks for the latest sample."},
+      {"metrics.promql.timeout", "query.timeout", Kind::kDuration, &m.query_timeout,
+       "Longest a query may evaluate."},
+      {"metrics.promql.max_samples", "query.max-samples", Kind::kBytes, &m.query_max_samples,
+       "Most samples a query may hold in memory at once."},
+      {"metrics.promql.max_query_range", "", Kind::kDuration, &m.max_query_range,
+       "Longest end-start of a range query (0: unlimited)."},
+      {"metrics.tsdb.block_duration", "", Kind::kDuration, &m.block_duration,
+       "Time range of a block cut from the head (Prometheus: 2h)."},
+      {"metrics.tsdb.out_of_order_window", "", Kind::kDuration, &m.out_of_order_window,
+       "How old a sample may be, relative to its series' newest, and still be accepted."},
+      {"metrics.tsdb.local_retention", "", Kind::kDuration, &m.local_retention,
+       "How long blocks stay on local disk once uploaded (0: forever)."},
+      {"metrics.tsdb.ship_interval", "", Kind::kDuration, &m.ship_interval,
+       "How often cut blocks are uploaded to the object store."},
+      {"metrics.external_labels", "", Kind::kList, &m.external_labels,
+       "name=value pairs written into every block's meta.json (cluster, replica, ...)."},
+      {"metrics.replica_labels", "query.replica-label", Kind::kList, &m.replica_labels,
+       "Labels that tell HA replicas apart; set, queries deduplicate (dedup=false disables)."},
+      {"metrics.store_gateway.sync_interval", "", Kind::kDuration, &m.store_sync_interval,
+       "How often the store gateway lists the blocks in the object store."},
+      {"metrics.store_gateway.index_cache_size", "", Kind::kBytes, &m.store_index_cache_bytes,
+       "Memory for cached postings and series of blocks in the object store."},
+      {"metrics.store_gateway.chunk_cache_size", "", Kind::kBytes, &m.store_chunk_cache_bytes,
+       "Memory for cached chunk bytes of blocks in the object store."},
+      {"logs.limits.max_line_size", "", Kind::kBytes, &lg.max_line_size,
+       "Longest log line accepted (Loki max_line_size)."},
+      {"logs.limits.reject_old_samples", "", Kind::kBool, &lg.reject_old_samples,
+       "Reject entries older than reject_old_samples_max_age."},
+      {"logs.limits.reject_old_samples_max_age", "", Kind::kDuration,
+       &lg.reject_old_samples_max_age, "Oldest entry accepted, relative to now."},
+      {"logs.limits.creation_grace_period", "", Kind::kDuration, &lg.creation_grace_period,
+       "How far in the future an entry may be."},
+      {"logs.limits.max_label_names_per_series", "", Kind::kInt, &lg.max_label_names_per_series,
+       "Most labels a stream may have."},
+      {"logs.limits.max_label_name_length", "", Kind::kInt, &lg.max_label_name_length,
+       "Longest stream label name."},
+      {"logs.limits.max_label_value_length", "", Kind::kInt, &lg.max_label_value_length,
+       "Longest stream label value."},
+      {"logs.limits.ingestion_rate", "", Kind::kBytes, &lg.ingestion_rate_bytes,
+       "Per-tenant ingestion rate in bytes per second (Loki ingestion_rate_mb)."},
+      {"logs.limits.ingestion_burst_size", "", Kind::kBytes, &lg.ingestion_burst_bytes,
+       "Per-tenant ingestion burst in bytes."},
+      {"logs.limits.per_stream_rate_limit", "", Kind::kBytes, &lg.per_stream_rate_bytes,
+       "Per-stream rate in bytes per second."},
+      {"logs.limits.per_stream_rate_limit_burst", "", Kind::kBytes, &lg.per_stream_burst_bytes,
+       "Per-stream burst in bytes."},
+      {"logs.limits.max_streams_per_tenant", "", Kind::kInt, &lg.max_streams_per_tenant,
+       "Most active streams per tenant (0: unlimited)."},
+      {"logs.limits.max_structured_metadata_size", "", Kind::kBytes,
+       &lg.max_structured_metadata_bytes, "Largest structured metadata of one entry."},
+      {"logs.limits.max_structured_metadata_entries_count", "", Kind::kInt,
+       &lg.max_structured_metadata_entries, "Most structured metadata pairs of one entry."},
+      {"logs.limits.out_of_order_window", "", Kind::kDuration, &lg.out_of_order_window,
+       "How far behind its stream's newest entry an entry may be."},
+      {"logs.limits.max_entries_limit_per_query", "", Kind::kInt,
+       &lg.max_entries_limit_per_query, "Largest limit a log query may ask for."},
+      {"logs.limits.max_query_series", "", Kind::kInt, &lg.max_query_series,
+       "Most series a metric query may return."},
+      {"logs.limits.query_timeout", "", Kind::kDuration, &lg.query_timeout,
+       "Longest a LogQL query may run."},
+      {"logs.limits.max_query_length", "", Kind::kDuration, &lg.max_query_length,
+       "Longest end-start of a query (0: unlimited)."},
+      {"logs.store.block_cut_interval", "", Kind::kDuration, &lg.block_cut_interval,
+       "How often the in-memory head is cut into an immutable block."},
+      {"logs.store.ship_interval", "", Kind::kDuration, &lg.ship_interval,
+       "How often cut log blocks are uploaded to the object store."},
   };
 }
 
@@ -366,6 +438,20 @@ Status Finalize(Config* cfg) {
     }
   }
   if (cfg->data_dir.empty()) return InvalidArgumentError("data.dir: must not be empty");
+  if (cfg->metrics.promql_compat != "v3" && cfg->metrics.promql_compat != "v2") {
+    return InvalidArgumentError(fmt::format(
+        "metrics.promql.compat: \"{}\" is not a dialect (v3 or v2)", cfg->metrics.promql_compat));
+  }
+  if (cfg->metrics.block_duration.count() < 60'000) {
+    return InvalidArgumentError("metrics.tsdb.block_duration: must be at least 1m");
+  }
+  for (const auto& kv : cfg->metrics.external_labels) {
+    size_t eq = kv.find('=');
+    if (eq == 0 || eq == std::string::npos) {
+      return InvalidArgumentError(fmt::format(
+          "metrics.external_labels: \"{}\" is not name=value", kv));
+    }
+  }
   if (cfg->storage.backend == "filesystem") {
     if (cfg->storage.filesystem_path.empty()) {
       cfg->storage.filesystem_path = cfg->data_dir + "/objects";

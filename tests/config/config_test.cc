@@ -77,6 +77,33 @@ TEST(ConfigTest, FlagsOverrideFile) {
   EXPECT_TRUE(cl->config.multitenancy_enabled);
 }
 
+TEST(ConfigTest, MetricsSection) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.Join("c.yaml"),
+                     "metrics:\n"
+                     "  promql:\n"
+                     "    compat: v2\n"
+                     "    lookback_delta: 2m\n"
+                     "  tsdb:\n"
+                     "    block_duration: 30m\n"
+                     "  external_labels: [cluster=eu1, replica=a]\n");
+  auto cl = ParseCommandLine({"--config.file=" + dir.Join("c.yaml"), "--query.replica-label=replica"});
+  ASSERT_TRUE(cl.ok()) << cl.status().ToString();
+  const MetricsConfig& m = cl->config.metrics;
+  EXPECT_EQ(m.promql_compat, "v2");
+  EXPECT_EQ(m.lookback_delta, std::chrono::minutes(2));
+  EXPECT_EQ(m.block_duration, std::chrono::minutes(30));
+  EXPECT_EQ(m.external_labels, (std::vector<std::string>{"cluster=eu1", "replica=a"}));
+  EXPECT_EQ(m.replica_labels, std::vector<std::string>{"replica"});
+
+  auto bad = ParseCommandLine({"--promql.compat=v1"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("metrics.promql.compat: \"v1\" is not a dialect"));
+  bad = ParseCommandLine({"--metrics.external_labels=cluster"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("\"cluster\" is not name=value"));
+}
+
 TEST(ConfigTest, UnknownKeyNamesFileAndLine) {
   Config c;
   Status s = LoadYaml("server:\n  http:\n    listen: 1.2.3.4:5\n    lisen: x\n", "sl.yaml", &c);

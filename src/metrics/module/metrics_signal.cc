@@ -62,8 +62,17 @@ MetricsSignal::~MetricsSignal() { Stop(); }
 
 Status MetricsSignal::StartIngester(io::ObjectStore* store) {
   tsdb::MultiTenantDBOptions o;
+  const config::MetricsConfig& mc = impl_->cfg->metrics;
   o.data_dir = impl_->cfg->data_dir;
   o.store = store;
+  o.tenant_defaults.head.chunk_range_ms = mc.block_duration.count();
+  o.tenant_defaults.head.ooo_window_ms = mc.out_of_order_window.count();
+  o.tenant_defaults.local_retention_ms = mc.local_retention.count();
+  o.tenant_defaults.ship_interval = mc.ship_interval;
+  for (const auto& kv : mc.external_labels) {
+    size_t eq = kv.find('=');  // validated by config::Finalize
+    o.tenant_defaults.external_labels[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
   SL_ASSIGN_OR_RETURN(impl_->db, tsdb::MultiTenantDB::Open(std::move(o)));
   std::string tenants;
   for (const auto& t : impl_->db->Tenants()) tenants += (tenants.empty() ? "" : ",") + t;
@@ -84,8 +93,20 @@ Status MetricsSignal::StartDistributor() {
 Status MetricsSignal::StartQuerier() {
   if (!impl_->db) return FailedPreconditionError("the metrics querier needs the ingester");
   impl_->metadata = std::make_unique<DbMetadataSource>(impl_->db.get());
-  impl_->engine = std::make_unique<promql::Engine>();
+  const config::MetricsConfig& mc = impl_->cfg->metrics;
+  bool v2 = mc.promql_compat == "v2";
+  promql::EngineOptions eo = v2 ? promql::EngineOptions::Prometheus2() : promql::EngineOptions{};
+  eo.lookback_delta_ms = mc.lookback_delta.count();
+  eo.timeout = mc.query_timeout;
+  eo.max_samples = static_cast<int64_t>(mc.query_max_samples);
+  impl_->engine = std::make_unique<promql::Engine>(eo);
   api::ApiOptions o;
+  o.max_query_range = mc.max_query_range;
+  // What Prometheus 2.x accepts as a label name in /label/<name>/values, and
+  // the version it reports (Grafana adapts its queries to it).
+  o.utf8_label_names = !v2;
+  if (v2) o.version = "2.42.0";
+  o.config_yaml = config::ToYaml(*impl_->cfg);
   api::RegisterPrometheusApi(*impl_->router, impl_->db.get(), impl_->metadata.get(),
                              impl_->engine.get(), o);
   return Status::Ok();
