@@ -7,14 +7,17 @@
 
 #include "config/version.h"  // generated
 #include "io/object_store.h"
+#include "logs/module/logs_signal.h"
 #include "metrics/module/metrics_signal.h"
 #include "net/grpc_server.h"
 #include "net/http.h"
 #include "net/http_server.h"
+#include "profiles/module/profiles_signal.h"
 #include "telemetry/cpu_profiler.h"
 #include "telemetry/log.h"
 #include "telemetry/metrics.h"
 #include "telemetry/process_metrics.h"
+#include "traces/module/traces_signal.h"
 
 namespace sightline::app {
 
@@ -97,13 +100,81 @@ void App::RegisterModules() {
                      .is_role = false,
                      .start = [this] { return metrics_->StartQuerier(); },
                      .stop = nullptr});
+  modules_.Register({.name = "metrics-store-gateway",
+                     .deps = {"server", "object-store", "metrics-ingester"},
+                     .is_role = false,
+                     .start = [this] { return metrics_->StartStoreGateway(); },
+                     .stop = nullptr});
+  modules_.Register({.name = "metrics-scraper",
+                     .deps = {"server", "metrics-ingester"},
+                     .is_role = false,
+                     .start = [this] { return metrics_->StartScraper(); },
+                     .stop = nullptr});
+
+  traces_ = std::make_unique<traces::TracesSignal>(&cfg_, router_.get(), grpc_.get());
+  modules_.Register({.name = "traces-ingester",
+                     .deps = {"server", "object-store"},
+                     .is_role = false,
+                     .start = [this] { return traces_->StartIngester(store_.get()); },
+                     .stop = [this] { traces_->Stop(); }});
+  modules_.Register({.name = "traces-distributor",
+                     .deps = {"server", "traces-ingester", "metrics-ingester"},
+                     .is_role = false,
+                     .start =
+                         [this] {
+                           // Metrics from traces go into the metrics store.
+                           traces_->SetMetricsAppendable(metrics_->appendable());
+                           return traces_->StartDistributor();
+                         },
+                     .stop = nullptr});
+  modules_.Register({.name = "traces-querier",
+                     .deps = {"server", "traces-ingester"},
+                     .is_role = false,
+                     .start = [this] { return traces_->StartQuerier(); },
+                     .stop = nullptr});
+
+  logs_ = std::make_unique<logs::LogsSignal>(&cfg_, router_.get(), grpc_.get());
+  modules_.Register({.name = "logs-ingester",
+                     .deps = {"server", "object-store"},
+                     .is_role = false,
+                     .start = [this] { return logs_->StartIngester(store_.get()); },
+                     .stop = [this] { logs_->Stop(); }});
+  modules_.Register({.name = "logs-distributor",
+                     .deps = {"server", "logs-ingester"},
+                     .is_role = false,
+                     .start = [this] { return logs_->StartDistributor(); },
+                     .stop = nullptr});
+  modules_.Register({.name = "logs-querier",
+                     .deps = {"server", "logs-ingester"},
+                     .is_role = false,
+                     .start = [this] { return logs_->StartQuerier(); },
+                     .stop = nullptr});
+
+  profiles_ = std::make_unique<profiles::ProfilesSignal>(&cfg_, router_.get());
+  modules_.Register({.name = "profiles-ingester",
+                     .deps = {"server", "object-store"},
+                     .is_role = false,
+                     .start = [this] { return profiles_->StartIngester(store_.get()); },
+                     .stop = [this] { profiles_->Stop(); }});
+  modules_.Register({.name = "profiles-distributor",
+                     .deps = {"server", "profiles-ingester"},
+                     .is_role = false,
+                     .start = [this] { return profiles_->StartDistributor(); },
+                     .stop = nullptr});
+  modules_.Register({.name = "profiles-querier",
+                     .deps = {"server", "profiles-ingester"},
+                     .is_role = false,
+                     .start = [this] { return profiles_->StartQuerier(); },
+                     .stop = nullptr});
 
   // Roles from DESIGN.md §1: a role is the union of the signals' modules for
   // it.
   const std::map<std::string, std::vector<std::string>> role_modules = {
-      {"distributor", {"metrics-distributor"}},
-      {"ingester", {"metrics-ingester"}},
-      {"querier", {"metrics-querier"}},
+      {"distributor", {"profiles-distributor", "traces-distributor", "metrics-distributor", "logs-distributor"}},
+      {"ingester", {"profiles-ingester", "traces-ingester", "metrics-ingester", "logs-ingester"}},
+      {"querier", {"profiles-querier", "traces-querier", "metrics-querier", "logs-querier"}},
+      {"scraper", {"metrics-scraper"}},
+      {"store-gateway", {"metrics-store-gateway"}},
   };
   for (const char* role : {"distributor", "ingester", "querier", "query-frontend",
                            "store-gateway", "compactor", "scraper", "agent", "gateway", "ruler",

@@ -27,6 +27,15 @@ class ObjectStore;
 namespace sightline::metrics {
 class MetricsSignal;
 }
+namespace sightline::logs {
+class LogsSignal;
+}  // namespace sightline::logs
+namespace sightline::traces {
+class TracesSignal;
+}
+namespace sightline::profiles {
+class ProfilesSignal;
+}
 namespace sightline::net {
 class Router;
 class HttpServer;
@@ -69,6 +78,9 @@ class App {
   std::unique_ptr<net::HttpServer> http_;
   std::unique_ptr<io::ObjectStore> store_;
   std::unique_ptr<metrics::MetricsSignal> metrics_;
+  std::unique_ptr<profiles::ProfilesSignal> profiles_;
+  std::unique_ptr<traces::TracesSignal> traces_;
+  std::unique_ptr<logs::LogsSignal> logs_;
   std::atomic<bool> ready_{false};
   bool stopped_ = false;
 };

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "app/app.h"
+#include "app/import_command.h"
 #include "config/config.h"
 #include "config/version.h"  // generated
 #include "telemetry/log.h"
@@ -15,6 +16,7 @@ using namespace sightline;
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (app::IsImportCommand(args)) return app::RunImportCommand(args);
   auto cl = config::ParseCommandLine(args);
   if (!cl.ok()) {
     std::fprintf(stderr, "sightline: %s\n", cl.status().message().c_str());

@@ -117,6 +117,24 @@ std::vector<Field> Fields(Config& c) {
        "Memory for cached postings and series of blocks in the object store."},
       {"metrics.store_gateway.chunk_cache_size", "", Kind::kBytes, &m.store_chunk_cache_bytes,
        "Memory for cached chunk bytes of blocks in the object store."},
+      {"metrics.limits.ingestion_rate", "", Kind::kInt, &m.ingestion_rate,
+       "Per-tenant samples per second (remote write, OTLP, scrapes); 0: unlimited."},
+      {"metrics.limits.ingestion_burst_size", "", Kind::kInt, &m.ingestion_burst_size,
+       "Per-tenant burst of samples above the rate."},
+      {"metrics.limits.max_global_series_per_user", "", Kind::kInt,
+       &m.max_global_series_per_user, "Per-tenant active series (0: unlimited)."},
+      {"metrics.limits.max_label_names_per_series", "", Kind::kInt,
+       &m.max_label_names_per_series, "Most labels a series may have (0: unlimited)."},
+      {"metrics.limits.max_label_name_length", "", Kind::kInt, &m.max_label_name_length,
+       "Longest label name (0: unlimited)."},
+      {"metrics.limits.max_label_value_length", "", Kind::kInt, &m.max_label_value_length,
+       "Longest label value (0: unlimited)."},
+      {"metrics.self_scrape.enabled", "", Kind::kBool, &m.self_scrape_enabled,
+       "Scrape Sightline's own /metrics into a tenant."},
+      {"metrics.self_scrape.interval", "", Kind::kDuration, &m.self_scrape_interval,
+       "How often the self-scrape runs."},
+      {"metrics.self_scrape.tenant", "", Kind::kString, &m.self_scrape_tenant,
+       "The tenant the self-scrape writes to."},
       {"logs.limits.max_line_size", "", Kind::kBytes, &lg.max_line_size,
        "Longest log line accepted (Loki max_line_size)."},
       {"logs.limits.reject_old_samples", "", Kind::kBool, &lg.reject_old_samples,
@@ -159,6 +177,78 @@ std::vector<Field> Fields(Config& c) {
        "How often the in-memory head is cut into an immutable block."},
       {"logs.store.ship_interval", "", Kind::kDuration, &lg.ship_interval,
        "How often cut log blocks are uploaded to the object store."},
+      {"logs.store.local_retention", "", Kind::kDuration, &lg.local_retention,
+       "How long uploaded log blocks stay on local disk (0: removed once uploaded)."},
+      {"traces.limits.ingestion_rate_limit_bytes", "", Kind::kBytes,
+       &c.traces.ingestion_rate_limit_bytes, "Per-tenant span bytes per second (0: unlimited)."},
+      {"traces.limits.ingestion_burst_size_bytes", "", Kind::kBytes,
+       &c.traces.ingestion_burst_size_bytes, "Per-tenant burst of span bytes."},
+      {"traces.limits.max_bytes_per_trace", "", Kind::kBytes, &c.traces.max_bytes_per_trace,
+       "Largest trace; spans beyond it are refused and counted (0: unlimited)."},
+      {"traces.limits.max_attribute_bytes", "", Kind::kBytes, &c.traces.max_attribute_bytes,
+       "Attribute values are cut to this length (0: unlimited)."},
+      {"traces.store.max_block_duration", "", Kind::kDuration, &c.traces.max_block_duration,
+       "The head is cut into a block when its oldest data is this old."},
+      {"traces.store.max_block_bytes", "", Kind::kBytes, &c.traces.max_block_bytes,
+       "The head is cut into a block at this size."},
+      {"traces.store.ship_interval", "", Kind::kDuration, &c.traces.ship_interval,
+       "How often cut trace blocks are uploaded to the object store."},
+      {"traces.store.local_retention", "", Kind::kDuration, &c.traces.local_retention,
+       "How long uploaded blocks stay on local disk."},
+      {"traces.store.blocklist_poll", "", Kind::kDuration, &c.traces.blocklist_poll,
+       "How often the object store's block list is re-read."},
+      {"traces.sampling.enabled", "", Kind::kBool, &c.traces.sampling_enabled,
+       "Tail sampling before the store (the gateway configuration turns it on)."},
+      {"traces.sampling.decision_wait", "", Kind::kDuration, &c.traces.sampling_decision_wait,
+       "Time from a trace's first span to its sampling decision."},
+      {"traces.sampling.num_traces", "", Kind::kInt, &c.traces.sampling_num_traces,
+       "Traces held in memory awaiting a decision."},
+      {"traces.sampling.keep_errors", "", Kind::kBool, &c.traces.sampling_keep_errors,
+       "status_code policy: keep traces with an error span."},
+      {"traces.sampling.latency_threshold", "", Kind::kDuration,
+       &c.traces.sampling_latency_threshold, "latency policy: keep traces at least this long (0: off)."},
+      {"traces.sampling.attribute_key", "", Kind::kString, &c.traces.sampling_attribute_key,
+       "string_attribute policy: the attribute (span or resource)."},
+      {"traces.sampling.attribute_values", "", Kind::kList, &c.traces.sampling_attribute_values,
+       "string_attribute policy: values that keep a trace (empty: off)."},
+      {"traces.sampling.percentage", "", Kind::kInt, &c.traces.sampling_percentage,
+       "probabilistic policy: percent of the other traces kept, by trace id."},
+      {"traces.sampling.spans_per_second", "", Kind::kInt, &c.traces.sampling_spans_per_second,
+       "rate_limiting policy: spans per second kept (0: off)."},
+      {"traces.generator.enabled", "", Kind::kBool, &c.traces.generator_enabled,
+       "Write span metrics and service-graph metrics into the metrics store."},
+      {"traces.generator.collection_interval", "", Kind::kDuration,
+       &c.traces.generator_collection_interval, "How often those metrics are written."},
+      {"profiles.limits.max_profile_size_bytes", "", Kind::kBytes,
+       &c.profiles.max_profile_size_bytes, "Largest profile after decompression (413 above)."},
+      {"profiles.limits.max_profile_stacktrace_samples", "", Kind::kInt,
+       &c.profiles.max_profile_stacktrace_samples, "Most samples in one profile (400 above)."},
+      {"profiles.limits.max_profile_stacktrace_depth", "", Kind::kInt,
+       &c.profiles.max_profile_stacktrace_depth, "Deepest stack trace accepted (400 above)."},
+      {"profiles.limits.max_label_names_per_series", "", Kind::kInt,
+       &c.profiles.max_label_names_per_series, "Most labels on a profile series."},
+      {"profiles.limits.max_label_name_length", "", Kind::kInt,
+       &c.profiles.max_label_name_length, "Longest label name."},
+      {"profiles.limits.max_label_value_length", "", Kind::kInt,
+       &c.profiles.max_label_value_length, "Longest label value."},
+      {"profiles.limits.ingestion_rate", "", Kind::kBytes, &c.profiles.ingestion_rate_bytes,
+       "Per-tenant profile bytes per second (429 above; 0: unlimited)."},
+      {"profiles.limits.ingestion_burst_size", "", Kind::kBytes, &c.profiles.ingestion_burst_bytes,
+       "Per-tenant burst of profile bytes."},
+      {"profiles.store.block_duration", "", Kind::kDuration, &c.profiles.block_duration,
+       "The profiles head is cut into a block after this much time."},
+      {"profiles.store.ship_interval", "", Kind::kDuration, &c.profiles.ship_interval,
+       "How often cut profile blocks are uploaded to the object store."},
+      {"profiles.query.max_nodes", "", Kind::kInt, &c.profiles.max_nodes_default,
+       "Flame graph nodes when a query does not set max_nodes."},
+      {"profiles.self_profile.enabled", "", Kind::kBool, &c.profiles.self_profile_enabled,
+       "Profile Sightline's own CPU into profiles.self_profile.tenant."},
+      {"profiles.self_profile.interval", "", Kind::kDuration, &c.profiles.self_profile_interval,
+       "How often a self-profile is taken."},
+      {"profiles.self_profile.duration", "", Kind::kDuration, &c.profiles.self_profile_duration,
+       "How long each self-profile samples."},
+      {"profiles.self_profile.tenant", "", Kind::kString, &c.profiles.self_profile_tenant,
+       "Tenant the self-profiles are stored under."},
   };
 }
 
@@ -265,6 +355,13 @@ std::string Where(const std::string& file, const YAML::Node& n) {
   return fmt::format("{}:{}", file, n.Mark().line + 1);
 }
 
+// Sections that their modules parse themselves from Config::file_text.
+const std::set<std::string>& OpaqueSections() {
+  static const std::set<std::string> kSections = {"global", "scrape_configs",
+                                                  "metrics.limits.overrides"};
+  return kSections;
+}
+
 Status LoadNode(const YAML::Node& node, const std::string& prefix, const std::string& file,
                 const std::vector<Field>& fields, const std::set<std::string>& sections) {
   if (!node.IsMap()) {
@@ -304,6 +401,7 @@ Status LoadNode(const YAML::Node& node, const std::string& prefix, const std::st
       }
       continue;
     }
+    if (OpaqueSections().count(path) != 0) continue;  // read by their modules from file_text
     if (sections.count(path) != 0) {
       if (value.IsNull()) continue;  // an empty section keeps its defaults
       SL_RETURN_IF_ERROR(LoadNode(value, path, file, fields, sections));
@@ -542,6 +640,7 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
     while ((n = std::fread(buf, 1, sizeof(buf), fp)) > 0) text.append(buf, n);
     std::fclose(fp);
     SL_RETURN_IF_ERROR(LoadYaml(text, cfg.config_file, &cfg));
+    cfg.file_text = text;
   }
   for (const auto& f : resolved) {
     if (f.name == "config.file") continue;

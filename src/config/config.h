@@ -62,7 +62,19 @@ struct MetricsConfig {
   // Store gateway: blocks in the object store, queried lazily.
   std::chrono::milliseconds store_sync_interval{60 * 1000};
   uint64_t store_index_cache_bytes = 256ull << 20;
-  uint64_t store_chunk_cache_bytes = 256ull << 20;
+  uint64_t store_chunk_cache_bytes = 256ull << 20;  // Per-tenant ingest limits, Mimir's names and meaning (0: unlimited).
+  // Per-tenant values: metrics.limits.overrides.<tenant>.<name>
+  // (src/metrics/limits/limits.h reads them from file_text).
+  int ingestion_rate = 0;        // samples/s; over it: 429
+  int ingestion_burst_size = 0;  // samples
+  int max_global_series_per_user = 0;
+  int max_label_names_per_series = 30;
+  int max_label_name_length = 1024;
+  int max_label_value_length = 2048;
+  // Sightline's own /metrics scraped into a tenant.
+  bool self_scrape_enabled = true;
+  std::chrono::milliseconds self_scrape_interval{15 * 1000};
+  std::string self_scrape_tenant = "self";
 };
 
 // The logs signal: Loki's per-tenant limits (defaults are Loki's), the log
@@ -88,11 +100,67 @@ struct LogsConfig {
   // Store: the head is cut into a block this often (and at shutdown).
   std::chrono::milliseconds block_cut_interval{3600 * 1000};
   std::chrono::milliseconds ship_interval{30 * 1000};
+  // How long uploaded blocks stay on local disk (0: removed once uploaded).
+  std::chrono::milliseconds local_retention{2 * 3600 * 1000};
   // Query limits.
   int max_entries_limit_per_query = 5000;
   int max_query_series = 500;
   std::chrono::milliseconds query_timeout{60 * 1000};
   std::chrono::milliseconds max_query_length{721ll * 3600 * 1000};
+};
+
+// The traces signal: Tempo's distributor limits, the trace store, and the
+// OTel Collector-style tail sampling in front of it (off by default).
+struct TracesConfig {
+  uint64_t ingestion_rate_limit_bytes = 15'000'000;  // Tempo ingestion_rate_limit_bytes
+  uint64_t ingestion_burst_size_bytes = 20'000'000;  // ingestion_burst_size_bytes
+  uint64_t max_bytes_per_trace = 5'000'000;          // max_bytes_per_trace
+  uint64_t max_attribute_bytes = 2048;               // distributor max_attribute_bytes (0: none)
+  // Store: the head is cut into a block this often or at this size.
+  std::chrono::milliseconds max_block_duration{5 * 60 * 1000};
+  uint64_t max_block_bytes = 100ull << 20;
+  std::chrono::milliseconds ship_interval{30 * 1000};
+  std::chrono::milliseconds local_retention{3600 * 1000};
+  std::chrono::milliseconds blocklist_poll{30 * 1000};
+  // Tail sampling (the seed's gateway policies): keep errors, slow traces,
+  // critical attribute values, and a probabilistic share of the rest.
+  bool sampling_enabled = false;
+  std::chrono::milliseconds sampling_decision_wait{30 * 1000};
+  int sampling_num_traces = 50'000;
+  bool sampling_keep_errors = true;
+  std::chrono::milliseconds sampling_latency_threshold{2000};  // 0: no latency policy
+  std::string sampling_attribute_key = "service.name";
+  std::vector<std::string> sampling_attribute_values;  // empty: no attribute policy
+  int sampling_percentage = 10;
+  int sampling_spans_per_second = 0;  // rate_limiting policy (0: none)
+  // Metrics from traces (span metrics, service graph) into the metrics store.
+  bool generator_enabled = true;
+  std::chrono::milliseconds generator_collection_interval{15 * 1000};
+};
+
+// The profiles signal: Pyroscope's per-tenant ingest limits (defaults are
+// Pyroscope's) and the profile store.
+struct ProfilesConfig {
+  uint64_t max_profile_size_bytes = 4ull << 20;  // decompressed pprof; over it: 413
+  int max_profile_stacktrace_samples = 16000;
+  int max_profile_stacktrace_depth = 1000;
+  int max_label_names_per_series = 30;
+  int max_label_name_length = 1024;
+  int max_label_value_length = 2048;
+  uint64_t ingestion_rate_bytes = 4ull << 20;  // per second, per tenant; over it: 429
+  uint64_t ingestion_burst_bytes = 2ull << 20;
+  // Store: the head is cut into a block after this much profile or wall time.
+  std::chrono::milliseconds block_duration{3600 * 1000};
+  std::chrono::milliseconds ship_interval{30 * 1000};
+  // Flame graph nodes when a query does not say (Grafana sends max_nodes).
+  int max_nodes_default = 16384;
+  // Sightline profiling itself (the CPU profiler behind /debug/pprof/profile)
+  // into a tenant. Off by default: while it samples, every thread of the
+  // process gets SIGPROF interrupts.
+  bool self_profile_enabled = false;
+  std::chrono::milliseconds self_profile_interval{60 * 1000};
+  std::chrono::milliseconds self_profile_duration{10 * 1000};
+  std::string self_profile_tenant = "self";
 };
 
 struct Config {
@@ -105,9 +173,15 @@ struct Config {
   bool multitenancy_enabled = false;
   MetricsConfig metrics;
   LogsConfig logs;
+  TracesConfig traces;
+  ProfilesConfig profiles;
 
   // Where values came from, for messages and /config.
   std::string config_file;
+  // The text of config_file ("" without one). Sections parsed by their own
+  // modules come from here: global and scrape_configs (src/metrics/scrape),
+  // metrics.limits.overrides (src/metrics/limits).
+  std::string file_text;
 };
 
 // Outcome of command-line parsing: either run with a config, or print

@@ -173,5 +173,26 @@ TEST(ConfigTest, Units) {
   EXPECT_FALSE(ParseDuration("m").ok());
 }
 
+// Prometheus's scrape sections and the per-tenant overrides are read by
+// their modules (metrics/scrape, metrics/limits) from file_text.
+TEST(ConfigTest, ScrapeSectionsAndLimits) {
+  testing::TempDir dir;
+  const std::string text =
+      "global:\n  scrape_interval: 5s\n"
+      "scrape_configs:\n  - job_name: a\n"
+      "metrics:\n  limits:\n    ingestion_rate: 500\n    overrides:\n      t: {ingestion_rate: 1}\n"
+      "  self_scrape:\n    enabled: false\n";
+  testing::WriteFile(dir.Join("c.yaml"), text);
+  auto cl = ParseCommandLine({"--config.file=" + dir.Join("c.yaml")});
+  ASSERT_TRUE(cl.ok()) << cl.status().ToString();
+  EXPECT_EQ(cl->config.file_text, text);
+  EXPECT_EQ(cl->config.metrics.ingestion_rate, 500);
+  EXPECT_EQ(cl->config.metrics.max_label_names_per_series, 30);
+  EXPECT_FALSE(cl->config.metrics.self_scrape_enabled);
+  Config c;
+  Status s = LoadYaml("metrics:\n  limits:\n    bogus: 1\n", "f.yaml", &c);
+  EXPECT_EQ(s.message(), "f.yaml:3: unknown key \"bogus\" in metrics.limits");
+}
+
 }  // namespace
 }  // namespace sightline::config

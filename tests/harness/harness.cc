@@ -300,25 +300,41 @@ Result<std::unique_ptr<S3rver>> S3rver::Start(const std::string& bucket) {
   std::unique_ptr<S3rver> s(new S3rver());
   s->dir_ = std::make_unique<TempDir>();
   s->bucket_ = bucket;
+  fs::create_directories(s->dir_->Join("data"));
   for (int attempt = 0; attempt < 5; ++attempt) {
-    int port = FreePort();
-    std::vector<std::string> argv = {"node", ToolsDir() + "/node_modules/s3rver/bin/s3rver.js",
-                                     "-d", s->dir_->Join("data"), "-a", "127.0.0.1", "-p",
-                                     std::to_string(port), "--configure-bucket", bucket, "--silent"};
-    fs::create_directories(s->dir_->Join("data"));
-    SL_ASSIGN_OR_RETURN(s->process_,
-                        Process::Start(argv, {{"NODE_OPTIONS", "--openssl-legacy-provider"}},
-                                       s->dir_->Join("s3rver.log")));
-    s->endpoint_ = "http://127.0.0.1:" + std::to_string(port);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < deadline && s->process_->Running()) {
-      // Any HTTP answer means it is up; the bucket listing answers 200.
-      if (HttpGet(s->endpoint_ + "/" + bucket).status == 200) return s;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    s->process_.reset();
+    if (s->Launch(FreePort()).ok()) return s;
   }
   return UnavailableError("s3rver did not start");
+}
+
+Status S3rver::Launch(int port) {
+  std::vector<std::string> argv = {"node", ToolsDir() + "/node_modules/s3rver/bin/s3rver.js",
+                                   "-d", dir_->Join("data"), "-a", "127.0.0.1", "-p",
+                                   std::to_string(port), "--configure-bucket", bucket_, "--silent"};
+  SL_ASSIGN_OR_RETURN(process_, Process::Start(argv, {{"NODE_OPTIONS", "--openssl-legacy-provider"}},
+                                               dir_->Join("s3rver.log")));
+  port_ = port;
+  endpoint_ = "http://127.0.0.1:" + std::to_string(port);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline && process_->Running()) {
+    // Any HTTP answer means it is up; the bucket listing answers 200.
+    if (HttpGet(endpoint_ + "/" + bucket_).status == 200) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  process_.reset();
+  return UnavailableError("s3rver did not start");
+}
+
+void S3rver::Stop() { process_.reset(); }
+
+Status S3rver::Restart() {
+  process_.reset();
+  // The port was ours a moment ago; another process may take it, so retry.
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    if (Launch(port_).ok()) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return UnavailableError("s3rver did not restart on port " + std::to_string(port_));
 }
 
 }  // namespace sightline::testing

@@ -123,11 +123,20 @@ class S3rver {
   static Result<std::unique_ptr<S3rver>> Start(const std::string& bucket);
   const std::string& endpoint() const { return endpoint_; }  // http://127.0.0.1:PORT
   const std::string& bucket() const { return bucket_; }
+  // Where s3rver keeps the bucket's objects (<dir>/<bucket>/<key>._S3rver_object).
+  std::string data_dir() const { return dir_->Join("data"); }
+
+  // Kills the server (the store is "down"); Restart() brings it back on the
+  // same port with the same data.
+  void Stop();
+  Status Restart();
 
  private:
+  Status Launch(int port);
   std::unique_ptr<TempDir> dir_;
   std::unique_ptr<Process> process_;
   std::string endpoint_, bucket_;
+  int port_ = 0;
 };
 
 }  // namespace sightline::testing

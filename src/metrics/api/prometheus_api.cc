@@ -141,6 +141,27 @@ class PrometheusApi : public std::enable_shared_from_this<PrometheusApi> {
   ApiResult Finish(Result<promql::QueryResult> r, std::string_view query, int64_t limit, bool stats,
                    int64_t elapsed_ns) const;
 
+  // Thanos's `dedup` parameter (strconv.ParseBool; default true): the
+  // storage to read; nullptr (with *err set) for an unparsable value.
+  Queryable* StorageFor(const net::HttpRequest& req, std::optional<ApiResult>* err) const {
+    const auto d = req.FormParam("dedup");
+    if (!d || d->empty()) return storage_;
+    static constexpr std::string_view kTrue[] = {"1", "t", "T", "true", "TRUE", "True"};
+    static constexpr std::string_view kFalse[] = {"0", "f", "F", "false", "FALSE", "False"};
+    for (std::string_view t : kTrue) {
+      if (*d == t) return storage_;
+    }
+    for (std::string_view f : kFalse) {
+      if (*d == f) {
+        return options_.storage_without_dedup != nullptr ? options_.storage_without_dedup
+                                                         : storage_;
+      }
+    }
+    *err = BadData("cannot parse parameter dedup: strconv.ParseBool: parsing \"" +
+                   std::string(*d) + "\": invalid syntax");
+    return nullptr;
+  }
+
   ApiResult Query(const net::HttpRequest& req) const;
   ApiResult QueryRange(const net::HttpRequest& req) const;
   ApiResult Series(const net::HttpRequest& req) const;
@@ -254,8 +275,11 @@ ApiResult PrometheusApi::Query(const net::HttpRequest& req) const {
   const std::string_view query = req.FormParam("query").value_or("");
   auto expr = ParseQuery(query);
   if (!expr.ok()) return InvalidParam(expr.status(), "query");
+  std::optional<ApiResult> dedup_err;
+  Queryable* storage = StorageFor(req, &dedup_err);
+  if (storage == nullptr) return *dedup_err;
   const auto start = std::chrono::steady_clock::now();
-  auto r = engine_->InstantQuery(*storage_, req.tenant(), **expr, *ts, qopts);
+  auto r = engine_->InstantQuery(*storage, req.tenant(), **expr, *ts, qopts);
   return Finish(std::move(r), query, *limit, !req.FormParam("stats").value_or("").empty(),
                 ElapsedNs(start));
 }
@@ -301,8 +325,11 @@ ApiResult PrometheusApi::QueryRange(const net::HttpRequest& req) const {
   }
   // The engine works in milliseconds; sub-millisecond steps round up to 1ms.
   const int64_t step_ms = std::max<int64_t>(*step / 1000000, 1);
+  std::optional<ApiResult> dedup_err;
+  Queryable* storage = StorageFor(req, &dedup_err);
+  if (storage == nullptr) return *dedup_err;
   const auto t0 = std::chrono::steady_clock::now();
-  auto r = engine_->RangeQuery(*storage_, req.tenant(), **expr, *start, *end, step_ms, qopts);
+  auto r = engine_->RangeQuery(*storage, req.tenant(), **expr, *start, *end, step_ms, qopts);
   return Finish(std::move(r), query, *limit, !req.FormParam("stats").value_or("").empty(),
                 ElapsedNs(t0));
 }
@@ -323,7 +350,10 @@ ApiResult PrometheusApi::Series(const net::HttpRequest& req) const {
     eff_limit = options_.max_series;
   }
 
-  auto q = storage_->NewQuerier(req.tenant(), *start, *end);
+  std::optional<ApiResult> dedup_err;
+  Queryable* storage = StorageFor(req, &dedup_err);
+  if (storage == nullptr) return *dedup_err;
+  auto q = storage->NewQuerier(req.tenant(), *start, *end);
   if (!q.ok()) return FromStatus(q.status());
   metrics::SelectHints hints;
   hints.start_ms = *start;
@@ -573,8 +603,10 @@ void PrometheusApi::Register(net::Router& router) {
     out.data.push_back('}');
     return out;
   });
-  add("/api/v1/targets",
-      [](net::HttpRequest&) { return Data("{\"activeTargets\":[],\"droppedTargets\":[]}"); });
+  add("/api/v1/targets", [this](net::HttpRequest& r) {
+    if (!options_.targets) return Data("{\"activeTargets\":[],\"droppedTargets\":[]}");
+    return Data(options_.targets(r.Param("state").value_or("")));
+  });
   add("/api/v1/rules", [](net::HttpRequest&) { return Data("{\"groups\":[]}"); });
   add("/api/v1/alerts", [](net::HttpRequest&) { return Data("{\"alerts\":[]}"); });
 }

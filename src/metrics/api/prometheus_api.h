@@ -100,10 +100,18 @@ struct ApiOptions {
   std::string go_version = "go1.22.0";  // Grafana only displays it.
   // YAML served at /api/v1/status/config ({"yaml": ...}).
   std::string config_yaml;
+  // The `data` object of /api/v1/targets for the `state` parameter (any,
+  // active, dropped); empty: no scraper ({"activeTargets":[],
+  // "droppedTargets":[]}). Must be thread-safe.
+  std::function<std::string(std::string_view state)> targets;
 
   // Current time in ms since the epoch (default time of /query, and base of
   // the `timeout` parameter). Empty: the system clock. Tests set a fake.
   std::function<int64_t()> now_ms;
+  // The storage without HA deduplication, used when a /query, /query_range
+  // or /series request says dedup=false (Thanos's parameter); nullptr: the
+  // parameter is accepted and ignored.
+  Queryable* storage_without_dedup = nullptr;
   // Where prometheus_http_request_duration_seconds{handler} and
   // prometheus_http_requests_total{code,handler} are registered; nullptr:
   // telemetry::Registry::Default().

@@ -5,7 +5,14 @@
 //                <data.dir>/metrics/<tenant>, shipping to metrics/<tenant>/
 //   distributor  remote write (/api/v1/push, /api/v1/write) and OTLP metrics
 //                (/v1/metrics, gRPC MetricsService) writing into the ingester
-//   querier      the Prometheus HTTP API over the ingester's data
+//   querier      the Prometheus HTTP API over the ingester's data and the
+//                blocks in the object store (with the store gateway), with
+//                external labels attached to local data and HA dedup
+//   store-gateway  blocks in the object store (metrics/<tenant>/), read
+//                lazily with index and chunk caches (docs/store-gateway.md)
+//   scraper      scrape_configs targets and the self-scrape (metrics/scrape)
+// Writes from the distributor and the scraper go through the per-tenant
+// limits (metrics/limits).
 //
 // In one process the distributor and querier talk to the local ingester
 // directly; scale-out (hash ring, remote ingesters) is a later step.
@@ -32,6 +39,8 @@ class GrpcServer;
 
 namespace sightline::metrics {
 
+class Appendable;
+
 class MetricsSignal {
  public:
   MetricsSignal(const config::Config* cfg, net::Router* router, net::GrpcServer* grpc);
@@ -42,9 +51,22 @@ class MetricsSignal {
   // `store` may be null (no shipping).
   Status StartIngester(io::ObjectStore* store);
   Status StartDistributor();
+  // Starts the store gateway over the store given to StartIngester (no
+  // store: nothing to do). Idempotent; StartQuerier calls it too.
+  Status StartStoreGateway();
   Status StartQuerier();
-  // Closes the TSDB (flushes the WAL, stops shippers). Idempotent.
+  // The scraper: scrape_configs from the configuration file and the
+  // self-scrape of /metrics (metrics.self_scrape), writing through the
+  // per-tenant limits. Needs the ingester. Does nothing when neither is
+  // configured.
+  Status StartScraper();
+  // Stops the scraper (staleness markers for its targets), then closes the
+  // TSDB (flushes the WAL, stops shippers). Idempotent.
   void Stop();
+
+  // The ingester's store for other signals' derived metrics (e.g. metrics
+  // from traces); null before StartIngester and after Stop.
+  Appendable* appendable();
 
  private:
   struct Impl;

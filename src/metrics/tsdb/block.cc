@@ -247,6 +247,26 @@ Result<std::unique_ptr<BlockReader>> BlockReader::Open(io::Env* env, const std::
   return r;
 }
 
+Result<std::unique_ptr<BlockReader>> BlockReader::FromParts(blocks::BlockMeta meta,
+                                                          std::unique_ptr<IndexReader> index,
+                                                          std::unique_ptr<ChunkReader> chunks,
+                                                          Tombstones tombstones,
+                                                          std::string name) {
+  if (index == nullptr || chunks == nullptr) {
+    return InvalidArgumentError("block " + name + ": index and chunks are required");
+  }
+  if (meta.version != 1) {
+    return DataLossError(name + ": unsupported meta.json version " + std::to_string(meta.version));
+  }
+  std::unique_ptr<BlockReader> r(new BlockReader());
+  r->dir_ = std::move(name);
+  r->meta_ = std::move(meta);
+  r->index_ = std::move(index);
+  r->chunks_ = std::move(chunks);
+  r->tombstones_ = std::move(tombstones);
+  return r;
+}
+
 Status BlockReader::ReadSamples(SeriesRef ref, std::span<const ChunkMeta> chunks, int64_t mint,
                                 int64_t maxt, std::vector<Sample>* out) const {
   const std::vector<TombstoneInterval>* deleted = nullptr;

@@ -99,6 +99,14 @@ class BlockReader {
   // Opens "<block_dir>" (meta.json, index, chunks/, tombstones). A missing
   // tombstones file means none.
   static Result<std::unique_ptr<BlockReader>> Open(io::Env* env, const std::string& block_dir);
+  // A block assembled from parts opened elsewhere: the store gateway reads
+  // the index from a local copy and the chunks from the object store.
+  // `meta` must be version 1; `name` (e.g. the object prefix) is for errors.
+  static Result<std::unique_ptr<BlockReader>> FromParts(blocks::BlockMeta meta,
+                                                        std::unique_ptr<IndexReader> index,
+                                                        std::unique_ptr<ChunkReader> chunks,
+                                                        Tombstones tombstones = {},
+                                                        std::string name = "");
   ~BlockReader();
 
   const blocks::BlockMeta& meta() const { return meta_; }

@@ -92,30 +92,48 @@ Result<std::unique_ptr<ChunkReader>> ChunkReader::Open(io::Env* env, const std::
     files.emplace_back(std::stoull(name), name);
   }
   std::sort(files.begin(), files.end());
-  std::string scratch;
   for (const auto& [num, name] : files) {
     std::string path = io::JoinPath(dir, name);
     SL_ASSIGN_OR_RETURN(std::unique_ptr<io::RandomAccessFile> f, env->NewRandomAccessFile(path));
-    if (f->Size() < kSegmentHeaderSize) {
-      return DataLossError("chunk segment " + path + ": shorter than its 8-byte header");
-    }
-    SL_ASSIGN_OR_RETURN(std::string_view header, f->Read(0, kSegmentHeaderSize, &scratch));
-    if (header.size() < kSegmentHeaderSize) {
-      return DataLossError("chunk segment " + path + ": short header read");
-    }
-    if (uint32_t m = coding::LoadFixed32BE(header.data()); m != kChunksMagic) {
-      char buf[64];
-      std::snprintf(buf, sizeof(buf), ": invalid magic number %08x", m);
-      return DataLossError("chunk segment " + path + buf);
-    }
-    if (uint8_t v = static_cast<uint8_t>(header[4]); v != kChunksFormatV1) {
-      return DataLossError("chunk segment " + path + ": unknown format version " +
-                           std::to_string(v));
-    }
-    r->segments_.push_back(std::move(f));
-    r->names_.push_back(path);
+    SL_RETURN_IF_ERROR(r->AddSegment(std::move(f), std::move(path)));
   }
   return r;
+}
+
+Result<std::unique_ptr<ChunkReader>> ChunkReader::FromFiles(
+    std::vector<std::unique_ptr<io::RandomAccessFile>> segments, std::vector<std::string> names) {
+  if (segments.size() != names.size()) {
+    return InvalidArgumentError("chunk reader: " + std::to_string(segments.size()) +
+                                " segments but " + std::to_string(names.size()) + " names");
+  }
+  std::unique_ptr<ChunkReader> r(new ChunkReader());
+  for (size_t i = 0; i < segments.size(); ++i) {
+    SL_RETURN_IF_ERROR(r->AddSegment(std::move(segments[i]), std::move(names[i])));
+  }
+  return r;
+}
+
+Status ChunkReader::AddSegment(std::unique_ptr<io::RandomAccessFile> f, std::string path) {
+  std::string scratch;
+  if (f->Size() < kSegmentHeaderSize) {
+    return DataLossError("chunk segment " + path + ": shorter than its 8-byte header");
+  }
+  SL_ASSIGN_OR_RETURN(std::string_view header, f->Read(0, kSegmentHeaderSize, &scratch));
+  if (header.size() < kSegmentHeaderSize) {
+    return DataLossError("chunk segment " + path + ": short header read");
+  }
+  if (uint32_t m = coding::LoadFixed32BE(header.data()); m != kChunksMagic) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), ": invalid magic number %08x", m);
+    return DataLossError("chunk segment " + path + buf);
+  }
+  if (uint8_t v = static_cast<uint8_t>(header[4]); v != kChunksFormatV1) {
+    return DataLossError("chunk segment " + path + ": unknown format version " +
+                         std::to_string(v));
+  }
+  segments_.push_back(std::move(f));
+  names_.push_back(std::move(path));
+  return Status::Ok();
 }
 
 Result<RawChunk> ChunkReader::Read(ChunkRef ref, std::string* scratch) const {

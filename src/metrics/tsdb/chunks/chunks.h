@@ -104,6 +104,11 @@ class ChunkReader {
   // Opens every numbered file of `dir` (in numeric order) and checks each
   // header. A block with no chunks may have an empty or missing directory.
   static Result<std::unique_ptr<ChunkReader>> Open(io::Env* env, const std::string& dir);
+  // Reads segments already opened elsewhere (e.g. object files of a block
+  // in the object store), in segment order; `names` (same length) name them
+  // in errors. Checks each header.
+  static Result<std::unique_ptr<ChunkReader>> FromFiles(
+      std::vector<std::unique_ptr<io::RandomAccessFile>> segments, std::vector<std::string> names);
   ~ChunkReader();
 
   // Reads and CRC-checks the chunk at `ref`. The view stays valid until
@@ -114,6 +119,7 @@ class ChunkReader {
 
  private:
   ChunkReader() = default;
+  Status AddSegment(std::unique_ptr<io::RandomAccessFile> f, std::string name);
   std::vector<std::unique_ptr<io::RandomAccessFile>> segments_;
   std::vector<std::string> names_;
 };

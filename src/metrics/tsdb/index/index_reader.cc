@@ -180,6 +180,31 @@ std::vector<std::string_view> IndexReader::LabelValues(std::string_view name) co
 
 Result<std::vector<SeriesRef>> IndexReader::Postings(std::string_view name,
                                                      std::string_view value) const {
+  if (cache_ == nullptr) return DecodePostings(name, value);
+  if (auto hit = cache_->FetchPostings(cache_scope_, name, value)) return *hit;
+  SL_ASSIGN_OR_RETURN(std::vector<SeriesRef> out, DecodePostings(name, value));
+  cache_->StorePostings(cache_scope_, name, value,
+                        std::make_shared<const std::vector<SeriesRef>>(out));
+  return out;
+}
+
+Status IndexReader::Series(SeriesRef ref, Labels* labels, std::vector<ChunkMeta>* chunks) const {
+  if (cache_ == nullptr) return DecodeSeries(ref, labels, chunks);
+  if (auto hit = cache_->FetchSeries(cache_scope_, ref)) {
+    *labels = hit->labels;
+    *chunks = hit->chunks;
+    return Status::Ok();
+  }
+  SL_RETURN_IF_ERROR(DecodeSeries(ref, labels, chunks));
+  auto entry = std::make_shared<CachedSeries>();
+  entry->labels = *labels;
+  entry->chunks = *chunks;
+  cache_->StoreSeries(cache_scope_, ref, std::move(entry));
+  return Status::Ok();
+}
+
+Result<std::vector<SeriesRef>> IndexReader::DecodePostings(std::string_view name,
+                                                           std::string_view value) const {
   std::vector<SeriesRef> out;
   const NameEntry* e = FindName(name);
   if (e == nullptr) return out;
@@ -202,7 +227,8 @@ Result<std::vector<SeriesRef>> IndexReader::Postings(std::string_view name,
   return out;
 }
 
-Status IndexReader::Series(SeriesRef ref, Labels* labels, std::vector<ChunkMeta>* chunks) const {
+Status IndexReader::DecodeSeries(SeriesRef ref, Labels* labels,
+                                 std::vector<ChunkMeta>* chunks) const {
   uint64_t size = data_.size();
   if (ref > size / kSeriesAlignment) {
     return Corrupt("series " + std::to_string(ref) + " is out of bounds");

@@ -29,6 +29,7 @@
 #include "io/env.h"
 #include "metrics/tsdb/chunks/chunks.h"
 #include "metrics/tsdb/index/format.h"
+#include "metrics/tsdb/index/index_cache.h"
 #include "metrics/tsdb/labels.h"
 
 namespace sightline::tsdb {
@@ -63,6 +64,15 @@ class IndexReader {
   // Decodes the series with ID `ref` (a value from a postings list).
   Status Series(SeriesRef ref, Labels* labels, std::vector<ChunkMeta>* chunks) const;
 
+  // Makes Postings() and Series() consult `cache` (entries scoped by
+  // `scope`, e.g. the block ULID) before decoding, and fill it after. Call
+  // before the reader is shared between threads; `cache` must outlive the
+  // reader. nullptr turns caching off.
+  void SetCache(IndexCache* cache, std::string scope) {
+    cache_ = cache;
+    cache_scope_ = std::move(scope);
+  }
+
  private:
   struct ValueEntry {
     std::string_view value;
@@ -79,6 +89,9 @@ class IndexReader {
   // CRC-checked.
   Result<std::string_view> Section(uint64_t off, const char* what) const;
   const NameEntry* FindName(std::string_view name) const;
+  Result<std::vector<SeriesRef>> DecodePostings(std::string_view name,
+                                                std::string_view value) const;
+  Status DecodeSeries(SeriesRef ref, Labels* labels, std::vector<ChunkMeta>* chunks) const;
 
   std::unique_ptr<io::RandomAccessFile> file_;
   std::string owned_;
@@ -88,6 +101,8 @@ class IndexReader {
   std::vector<uint32_t> symbol_offsets_;  // relative to symbols_base_
   uint64_t symbols_base_ = 0;
   std::vector<NameEntry> names_;  // sorted by name
+  IndexCache* cache_ = nullptr;
+  std::string cache_scope_;
 };
 
 }  // namespace sightline::tsdb

@@ -1,0 +1,129 @@
+// ScrapeLoop: scrapes one target and appends what it exposes to the TSDB,
+// as Prometheus's scrapeLoop does.
+//
+// One ScrapeOnce(t):
+//   fetch (HTTP with Accept negotiation, gzip, timeout, body size limit; or
+//   any Fetcher) → parse (text 0.0.4 / OpenMetrics by Content-Type) → per
+//   series: target labels merged (honor_labels: the exposed value wins;
+//   otherwise a clash is renamed exported_<name>), metric_relabel_configs,
+//   timestamps (honored or the scrape time) → Append; exemplars and
+//   metadata (type/help/unit) too → Commit.
+//   Series seen in the previous scrape and missing now get a staleness
+//   marker at t. A failed scrape (fetch error, parse error, sample_limit,
+//   body_size_limit, a series without a metric name) stores none of its
+//   samples and marks every series of the previous scrape stale.
+//   Then the report series, with the target labels: up,
+//   scrape_duration_seconds, scrape_samples_scraped,
+//   scrape_samples_post_metric_relabeling, scrape_series_added.
+// EndOfRun(t) marks everything of the last scrape (report series included)
+// stale: the target is gone.
+//
+// Per-sample store errors (out of order, duplicate, out of bounds, limits)
+// are counted and skipped, as Prometheus does; other store errors fail the
+// scrape.
+//
+// Thread-safety: ScrapeOnce/EndOfRun from one thread at a time (the loop's
+// runner); State() from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/status.h"
+#include "metrics/scrape/relabel.h"
+#include "metrics/storage/storage.h"
+
+namespace sightline::metrics::scrape {
+
+struct FetchResult {
+  std::string body;  // decompressed
+  std::string content_type;
+};
+// Fetches the exposition within `timeout`. Errors become the target's
+// lastError and up=0.
+using Fetcher = std::function<Result<FetchResult>(std::chrono::milliseconds timeout)>;
+
+struct LoopOptions {
+  std::string tenant = "anonymous";
+  // The target's labels as stored with each sample (job, instance, ...; no
+  // "__" labels).
+  Labels target_labels;
+  bool honor_labels = false;
+  bool honor_timestamps = true;
+  uint64_t sample_limit = 0;  // 0: none
+  std::shared_ptr<const std::vector<relabel::Rule>> metric_relabel;
+  std::chrono::milliseconds interval{std::chrono::seconds(15)};
+  std::chrono::milliseconds timeout{std::chrono::seconds(10)};
+};
+
+// What /api/v1/targets shows of a target.
+struct TargetState {
+  std::string health = "unknown";  // up, down, unknown
+  std::string last_error;
+  int64_t last_scrape_ms = 0;  // 0: never
+  double last_duration_s = 0;
+  uint64_t last_samples = 0;
+};
+
+class ScrapeLoop {
+ public:
+  ScrapeLoop(Appendable* db, Fetcher fetch, LoopOptions options);
+  ~ScrapeLoop();
+  ScrapeLoop(const ScrapeLoop&) = delete;
+  ScrapeLoop& operator=(const ScrapeLoop&) = delete;
+
+  // One scrape at `t_ms` (the scrape timestamp). Returns the scrape's error
+  // (also in State()); storage errors writing the report are logged.
+  Status ScrapeOnce(int64_t t_ms);
+  // Staleness markers at `t_ms` for every series of the last scrape.
+  void EndOfRun(int64_t t_ms);
+
+  TargetState State() const;
+  const LoopOptions& options() const { return options_; }
+
+ private:
+  struct CacheEntry {
+    uint64_t ref = 0;
+    Labels labels;           // after merging and metric relabeling
+    bool dropped = false;    // by metric relabeling
+    uint64_t last_iter = 0;  // the last scrape that exposed it
+    uint64_t prev_iter = 0;  // the one before (restored when a scrape fails)
+  };
+  // Appends the body; fills counters; on error the caller rolls back.
+  Status AppendBody(Appender* app, const FetchResult& r, int64_t t_ms, uint64_t* scraped,
+                    uint64_t* post_relabel, uint64_t* added);
+  Labels MutateSampleLabels(const Labels& exposed) const;
+  void MarkStale(Appender* app, uint64_t seen_iter, int64_t t_ms);
+  void Report(int64_t t_ms, double duration_s, bool up, uint64_t scraped, uint64_t post_relabel,
+              uint64_t added, bool stale);
+
+  Appendable* db_;
+  Fetcher fetch_;
+  LoopOptions options_;
+
+  // Keyed by the series as exposed (`name{labels}`); looked up by
+  // string_view, without a copy per sample.
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, CacheEntry, KeyHash, std::equal_to<>> cache_;
+  uint64_t iter_ = 0;                               // scrapes so far
+  uint64_t last_ok_iter_ = 0;                       // the iteration whose series are live (0: none)
+  std::map<std::string, MetricMetadata> metadata_;  // as last sent to the store
+  std::map<std::string, uint64_t> report_refs_;
+  bool reported_ = false;
+
+  mutable std::mutex state_mu_;
+  TargetState state_;
+};
+
+}  // namespace sightline::metrics::scrape

@@ -1,0 +1,517 @@
+#include "metrics/scrape/scrape_manager.h"
+
+#include <fmt/format.h>
+#include <glob.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "base/json_writer.h"
+#include "config/config.h"
+#include "metrics/scrape/http_fetcher.h"
+#include "net/http.h"
+#include "telemetry/log.h"
+
+namespace sightline::metrics::scrape {
+
+namespace {
+
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string FormatDuration(std::chrono::milliseconds d) {
+  int64_t ms = d.count();
+  if (ms % 1000 != 0) return fmt::format("{}ms", ms);
+  int64_t s = ms / 1000;
+  std::string out;
+  if (s >= 3600) {
+    out += fmt::format("{}h", s / 3600);
+    s %= 3600;
+  }
+  if (s >= 60) {
+    out += fmt::format("{}m", s / 60);
+    s %= 60;
+  }
+  if (s > 0 || out.empty()) out += fmt::format("{}s", s);
+  return out;
+}
+
+std::string Rfc3339(int64_t ms) {
+  if (ms == 0) return "0001-01-01T00:00:00Z";
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03d}Z", buf, static_cast<int>(ms % 1000));
+}
+
+void WriteLabels(JsonWriter& w, const Labels& ls) {
+  w.BeginObject();
+  for (const Label& l : ls) w.Key(l.name).String(l.value);
+  w.EndObject();
+}
+
+std::vector<std::string> Glob(const std::string& pattern) {
+  std::vector<std::string> out;
+  glob_t g{};
+  if (::glob(pattern.c_str(), 0, nullptr, &g) == 0) {
+    for (size_t i = 0; i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);
+  }
+  globfree(&g);
+  return out;
+}
+
+int64_t MtimeNs(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return -1;
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+}  // namespace
+
+Labels DiscoveredLabels(const ScrapeConfig& job, const std::string& address,
+                        const std::map<std::string, std::string>& group_labels) {
+  tsdb::LabelsBuilder lb;
+  for (const auto& [k, v] : group_labels) lb.Set(k, v);
+  lb.Set("__address__", address);
+  // Prometheus sets these only when the group does not.
+  auto set_default = [&](std::string_view k, const std::string& v) {
+    if (lb.Get(k).empty()) lb.Set(k, v);
+  };
+  set_default("job", job.job_name);
+  set_default("__scrape_interval__", FormatDuration(job.scrape_interval));
+  set_default("__scrape_timeout__", FormatDuration(job.scrape_timeout));
+  set_default("__metrics_path__", job.metrics_path);
+  set_default("__scheme__", job.scheme);
+  for (const auto& [name, values] : job.params) {
+    if (!values.empty()) set_default("__param_" + name, values.front());
+  }
+  return lb.Build();
+}
+
+Result<Labels> TargetLabels(const ScrapeConfig& job, const std::vector<relabel::Rule>& rules,
+                            const Labels& discovered, bool* keep) {
+  tsdb::LabelsBuilder lb(discovered);
+  *keep = relabel::Process(rules, &lb);
+  if (!*keep) return Labels();
+  if (lb.Get("__address__").empty()) {
+    *keep = false;
+    return Labels();
+  }
+  for (std::string_view k : {"__scrape_interval__", "__scrape_timeout__"}) {
+    std::string_view v = lb.Get(k);
+    if (!v.empty() && !config::ParseDuration(v).ok()) {
+      return InvalidArgumentError(fmt::format("error parsing {} {}", k.substr(2, k.size() - 4), v));
+    }
+  }
+  Labels pre = lb.Build();
+  for (const Label& l : pre) {
+    if (l.name.rfind("__meta_", 0) == 0) lb.Del(l.name);
+  }
+  if (lb.Get("instance").empty()) lb.Set("instance", std::string(lb.Get("__address__")));
+  (void)job;
+  return lb.Build();
+}
+
+std::string TargetUrl(const ScrapeConfig& job, const Labels& final_labels) {
+  std::string url = std::string(final_labels.Get("__scheme__")) + "://" +
+                    std::string(final_labels.Get("__address__")) +
+                    std::string(final_labels.Get("__metrics_path__"));
+  std::map<std::string, std::vector<std::string>> params = job.params;
+  for (const Label& l : final_labels) {
+    if (l.name.rfind("__param_", 0) == 0) {
+      auto& vs = params[l.name.substr(8)];
+      if (vs.empty()) {
+        vs.push_back(l.value);
+      } else {
+        vs[0] = l.value;
+      }
+    }
+  }
+  char sep = url.find('?') == std::string::npos ? '?' : '&';
+  for (const auto& [k, vs] : params) {
+    for (const auto& v : vs) {
+      url += sep;
+      url += net::PercentEncode(k) + "=" + net::PercentEncode(v);
+      sep = '&';
+    }
+  }
+  return url;
+}
+
+namespace {
+
+// Labels kept with samples: the final labels without "__" ones.
+Labels StoredLabels(const Labels& final_labels) {
+  std::vector<Label> out;
+  for (const Label& l : final_labels) {
+    if (l.name.rfind("__", 0) != 0) out.push_back(l);
+  }
+  return Labels::FromSortedUnchecked(std::move(out));
+}
+
+// One running target: its loop and the thread driving it.
+class Runner {
+ public:
+  Runner(std::unique_ptr<ScrapeLoop> loop, std::unique_ptr<HttpFetcher> fetcher,
+         std::function<int64_t()> now_ms, uint64_t offset_seed)
+      : loop_(std::move(loop)), fetcher_(std::move(fetcher)), now_ms_(std::move(now_ms)) {
+    const auto interval = loop_->options().interval;
+    offset_ms_ = static_cast<int64_t>((loop_->options().target_labels.Hash() ^ offset_seed) %
+                                      static_cast<uint64_t>(interval.count()));
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~Runner() { Stop(); }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  ScrapeLoop& loop() { return *loop_; }
+
+ private:
+  void Run() {
+    const int64_t interval = loop_->options().interval.count();
+    int64_t now = now_ms_();
+    // The first scrape at the target's offset within the interval.
+    int64_t next = now - (now % interval) + offset_ms_;
+    if (next < now) next += interval;
+    while (true) {
+      {
+        std::unique_lock<std::mutex> l(mu_);
+        int64_t wait = next - now_ms_();
+        if (wait > 0) {
+          cv_.wait_for(l, std::chrono::milliseconds(wait), [this] { return stop_; });
+        }
+        if (stop_) break;
+      }
+      int64_t t = now_ms_();
+      if (t < next) continue;  // woke early
+      (void)loop_->ScrapeOnce(t);
+      next += interval;
+      int64_t after = now_ms_();
+      if (next <= after) next += ((after - next) / interval + 1) * interval;  // skip missed
+    }
+    loop_->EndOfRun(now_ms_());
+  }
+
+  std::unique_ptr<ScrapeLoop> loop_;
+  std::unique_ptr<HttpFetcher> fetcher_;
+  std::function<int64_t()> now_ms_;
+  int64_t offset_ms_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+struct Target {
+  std::string pool;
+  Labels discovered;
+  Labels final_labels;  // with "__" labels
+  std::string url;
+  std::chrono::milliseconds interval{0}, timeout{0};
+  std::unique_ptr<Runner> runner;
+};
+
+struct Pool {
+  ScrapeConfig config;
+  std::vector<relabel::Rule> relabel;
+  std::shared_ptr<const std::vector<relabel::Rule>> metric_relabel;
+  // file_sd: the files last read and their mtimes.
+  std::map<std::string, int64_t> file_mtimes;
+  std::chrono::steady_clock::time_point last_full_read{};
+};
+
+}  // namespace
+
+struct ScrapeManager::Impl {
+  Appendable* db = nullptr;
+  ScrapeFileConfig config;
+  ManagerOptions options;
+  uint64_t seed = 0;
+  std::vector<Pool> pools;
+
+  mutable std::mutex mu;  // guards active, dropped
+  // Keyed by pool + "\xff" + final labels string.
+  std::map<std::string, Target> active;
+  std::vector<std::pair<std::string, Labels>> dropped;  // pool, discovered
+
+  std::mutex sync_mu;  // one sync at a time
+  std::mutex loop_mu;
+  std::condition_variable loop_cv;
+  bool stopping = false;
+  bool stopped = false;
+  std::thread sync_thread;
+
+  int64_t Now() const { return options.now_ms ? options.now_ms() : SystemNowMs(); }
+
+  // All target groups of a pool (static + files), re-reading files if
+  // `force` or they changed.
+  bool CollectGroups(Pool& p, bool force, std::vector<StaticConfig>* groups) {
+    bool changed = force;
+    std::map<std::string, int64_t> mtimes;
+    for (const FileSdConfig& f : p.config.file_sd_configs) {
+      for (const std::string& pattern : f.files) {
+        for (const std::string& path : Glob(pattern)) mtimes[path] = MtimeNs(path);
+      }
+    }
+    if (mtimes != p.file_mtimes) changed = true;
+    if (!changed) return false;
+    p.file_mtimes = mtimes;
+    *groups = p.config.static_configs;
+    for (const auto& [path, mtime] : mtimes) {
+      std::ifstream in(path);
+      if (!in) continue;
+      std::stringstream ss;
+      ss << in.rdbuf();
+      auto parsed = ParseFileSd(ss.str(), path);
+      if (!parsed.ok()) {
+        log::Warn("file_sd: cannot read target file",
+                  {{"job", p.config.job_name}, {"err", parsed.status().ToString()}});
+        continue;
+      }
+      for (auto& g : *parsed) groups->push_back(std::move(g));
+    }
+    return true;
+  }
+
+  void Sync(bool force) {
+    std::lock_guard<std::mutex> sl(sync_mu);
+    if (stopped) return;
+    auto now = std::chrono::steady_clock::now();
+    for (Pool& p : pools) {
+      bool full = force;
+      for (const FileSdConfig& f : p.config.file_sd_configs) {
+        if (now - p.last_full_read >= f.refresh_interval) full = true;
+      }
+      std::vector<StaticConfig> groups;
+      if (!CollectGroups(p, full, &groups)) continue;
+      p.last_full_read = now;
+      ApplyGroups(p, groups);
+    }
+  }
+
+  void ApplyGroups(const Pool& p, const std::vector<StaticConfig>& groups) {
+    std::map<std::string, Target> wanted;
+    std::vector<std::pair<std::string, Labels>> dropped_now;
+    for (const StaticConfig& g : groups) {
+      for (const std::string& addr : g.targets) {
+        Labels disc = DiscoveredLabels(p.config, addr, g.labels);
+        bool keep = false;
+        auto final_labels = TargetLabels(p.config, p.relabel, disc, &keep);
+        if (!final_labels.ok()) {
+          log::Warn("scrape: invalid target",
+                    {{"job", p.config.job_name}, {"err", final_labels.status().ToString()}});
+          continue;
+        }
+        if (!keep) {
+          dropped_now.emplace_back(p.config.job_name, disc);
+          continue;
+        }
+        Target t;
+        t.pool = p.config.job_name;
+        t.discovered = disc;
+        t.final_labels = *final_labels;
+        t.url = TargetUrl(p.config, t.final_labels);
+        t.interval = config::ParseDuration(t.final_labels.Get("__scrape_interval__"))
+                         .value_or(p.config.scrape_interval);
+        t.timeout = config::ParseDuration(t.final_labels.Get("__scrape_timeout__"))
+                        .value_or(p.config.scrape_timeout);
+        if (t.interval.count() <= 0) t.interval = p.config.scrape_interval;
+        std::string key =
+            t.pool + "\xff" + StoredLabels(t.final_labels).ToString() + "\xff" + t.url;
+        wanted.emplace(std::move(key), std::move(t));
+      }
+    }
+    // Swap: stop the loops of targets that went away (outside the lock:
+    // EndOfRun writes), start the new ones.
+    std::vector<std::unique_ptr<Runner>> to_stop;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      for (auto it = active.begin(); it != active.end();) {
+        if (it->second.pool == p.config.job_name && wanted.count(it->first) == 0) {
+          to_stop.push_back(std::move(it->second.runner));
+          it = active.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      dropped.erase(std::remove_if(dropped.begin(), dropped.end(),
+                                   [&](const auto& d) { return d.first == p.config.job_name; }),
+                    dropped.end());
+      for (auto& d : dropped_now) dropped.push_back(std::move(d));
+      for (auto& [key, t] : wanted) {
+        if (active.count(key) != 0) continue;
+        LoopOptions lo;
+        lo.tenant = p.config.tenant;
+        lo.target_labels = StoredLabels(t.final_labels);
+        lo.honor_labels = p.config.honor_labels;
+        lo.honor_timestamps = p.config.honor_timestamps;
+        lo.sample_limit = p.config.sample_limit;
+        lo.metric_relabel = p.metric_relabel;
+        lo.interval = t.interval;
+        lo.timeout = std::min(t.timeout, t.interval);
+        auto fetcher = std::make_unique<HttpFetcher>(t.url, p.config.body_size_limit);
+        HttpFetcher* f = fetcher.get();
+        auto loop = std::make_unique<ScrapeLoop>(
+            db, [f](std::chrono::milliseconds timeout) { return f->Fetch(timeout); }, lo);
+        t.runner = std::make_unique<Runner>(
+            std::move(loop), std::move(fetcher), [this] { return Now(); }, seed);
+        log::Info("scrape: target added", {{"job", t.pool}, {"url", t.url}});
+        active.emplace(key, std::move(t));
+      }
+    }
+    for (auto& r : to_stop) r->Stop();
+  }
+
+  void StartExtra(const ExtraJob& j) {
+    LoopOptions lo;
+    lo.tenant = j.tenant;
+    lo.target_labels = j.target_labels;
+    lo.interval = j.interval;
+    lo.timeout = std::min(j.timeout, j.interval);
+    auto loop = std::make_unique<ScrapeLoop>(db, j.fetch, lo);
+    Target t;
+    t.pool = j.job_name;
+    t.discovered = j.target_labels;
+    t.final_labels = j.target_labels;
+    t.url = j.url;
+    t.interval = j.interval;
+    t.timeout = lo.timeout;
+    t.runner = std::make_unique<Runner>(
+        std::move(loop), nullptr, [this] { return Now(); }, seed);
+    std::lock_guard<std::mutex> l(mu);
+    active.emplace(t.pool + "\xff" + j.target_labels.ToString() + "\xff" + j.url, std::move(t));
+  }
+
+  void SyncLoop() {
+    std::unique_lock<std::mutex> l(loop_mu);
+    while (!stopping) {
+      loop_cv.wait_for(l, options.file_check_interval, [this] { return stopping; });
+      if (stopping) break;
+      l.unlock();
+      Sync(false);
+      l.lock();
+    }
+  }
+};
+
+ScrapeManager::ScrapeManager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ScrapeManager::~ScrapeManager() { Stop(); }
+
+Result<std::unique_ptr<ScrapeManager>> ScrapeManager::Start(Appendable* db, ScrapeFileConfig config,
+                                                            ManagerOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->db = db;
+  impl->config = std::move(config);
+  impl->options = std::move(options);
+  impl->seed = std::random_device{}();
+  // A stable per-process seed would keep phases across restarts; Prometheus
+  // derives it from the external labels and hostname.
+  impl->seed = 0;
+  for (const auto& [k, v] : impl->config.global.external_labels) {
+    impl->seed ^= Labels::FromStrings({k, v}).Hash();
+  }
+  for (const ScrapeConfig& c : impl->config.scrape_configs) {
+    Pool p;
+    p.config = c;
+    SL_ASSIGN_OR_RETURN(p.relabel, relabel::CompileAll(c.relabel_configs));
+    SL_ASSIGN_OR_RETURN(auto mr, relabel::CompileAll(c.metric_relabel_configs));
+    p.metric_relabel = std::make_shared<const std::vector<relabel::Rule>>(std::move(mr));
+    impl->pools.push_back(std::move(p));
+  }
+  std::unique_ptr<ScrapeManager> m(new ScrapeManager(std::move(impl)));
+  for (const ExtraJob& j : m->impl_->options.extra_jobs) m->impl_->StartExtra(j);
+  m->impl_->Sync(true);
+  Impl* raw = m->impl_.get();
+  raw->sync_thread = std::thread([raw] { raw->SyncLoop(); });
+  return m;
+}
+
+void ScrapeManager::Stop() {
+  if (!impl_) return;
+  {
+    std::lock_guard<std::mutex> l(impl_->loop_mu);
+    if (impl_->stopping) return;
+    impl_->stopping = true;
+  }
+  impl_->loop_cv.notify_all();
+  if (impl_->sync_thread.joinable()) impl_->sync_thread.join();
+  {
+    std::lock_guard<std::mutex> sl(impl_->sync_mu);
+    impl_->stopped = true;
+    std::lock_guard<std::mutex> l(impl_->mu);
+    for (auto& [k, t] : impl_->active) {
+      if (t.runner) t.runner->Stop();
+    }
+  }
+}
+
+void ScrapeManager::SyncNow() { impl_->Sync(true); }
+
+size_t ScrapeManager::ActiveTargets() const {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return impl_->active.size();
+}
+
+std::string ScrapeManager::TargetsJson(std::string_view state) const {
+  bool want_active = state.empty() || state == "any" || state == "active";
+  bool want_dropped = state.empty() || state == "any" || state == "dropped";
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("activeTargets").BeginArray();
+  std::lock_guard<std::mutex> l(impl_->mu);
+  if (want_active) {
+    for (const auto& [key, t] : impl_->active) {
+      TargetState s = t.runner ? t.runner->loop().State() : TargetState{};
+      w.BeginObject();
+      w.Key("discoveredLabels");
+      WriteLabels(w, t.discovered);
+      w.Key("labels");
+      WriteLabels(w, StoredLabels(t.final_labels));
+      w.Key("scrapePool").String(t.pool);
+      w.Key("scrapeUrl").String(t.url);
+      w.Key("globalUrl").String(t.url);
+      w.Key("lastError").String(s.last_error);
+      w.Key("lastScrape").String(Rfc3339(s.last_scrape_ms));
+      w.Key("lastScrapeDuration").Double(s.last_duration_s);
+      w.Key("health").String(s.health);
+      w.Key("scrapeInterval").String(FormatDuration(t.interval));
+      w.Key("scrapeTimeout").String(FormatDuration(t.timeout));
+      w.EndObject();
+    }
+  }
+  w.EndArray();
+  w.Key("droppedTargets").BeginArray();
+  if (want_dropped) {
+    for (const auto& [pool, disc] : impl_->dropped) {
+      w.BeginObject();
+      w.Key("discoveredLabels");
+      WriteLabels(w, disc);
+      w.EndObject();
+    }
+  }
+  w.EndArray();
+  w.EndObject();
+  return w.Take();
+}
+
+}  // namespace sightline::metrics::scrape

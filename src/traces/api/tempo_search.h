@@ -1,0 +1,22 @@
+// Internal to src/traces/api: the search, tag and TraceQL metrics routes,
+// which go through the TraceQL engine (src/traces/traceql).
+#pragma once
+
+namespace sightline::net {
+class Router;
+struct RouteOptions;
+}  // namespace sightline::net
+namespace sightline::traces::store {
+class TraceStore;
+}
+
+namespace sightline::traces::api {
+
+// /api/search, /api/search/tags, /api/v2/search/tags,
+// /api/search/tag/<t>/values, /api/v2/search/tag/<t>/values,
+// /api/metrics/query_range, /api/metrics/query. `base` carries the shared
+// route options (duration histogram).
+void RegisterTempoSearchApi(net::Router& router, store::TraceStore* store,
+                            const net::RouteOptions& base);
+
+}  // namespace sightline::traces::api

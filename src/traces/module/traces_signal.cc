@@ -1,0 +1,105 @@
+#include "traces/module/traces_signal.h"
+
+#include "config/config.h"
+#include "net/grpc_server.h"
+#include "net/http.h"
+#include "telemetry/log.h"
+#include "traces/api/tempo_api.h"
+#include "traces/generator/metrics_generator.h"
+#include "traces/ingest/receiver.h"
+#include "traces/sampling/tail_sampler.h"
+#include "traces/store/store.h"
+
+namespace sightline::traces {
+
+struct TracesSignal::Impl {
+  const config::Config* cfg;
+  net::Router* router;
+  net::GrpcServer* grpc;
+  std::unique_ptr<store::TraceStore> store;
+  metrics::Appendable* metrics_out = nullptr;
+  std::unique_ptr<sampling::TailSampler> sampler;
+  std::unique_ptr<generator::MetricsGenerator> generator;
+  std::unique_ptr<ingest::TracesReceiver> receiver;
+};
+
+TracesSignal::TracesSignal(const config::Config* cfg, net::Router* router, net::GrpcServer* grpc)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->cfg = cfg;
+  impl_->router = router;
+  impl_->grpc = grpc;
+}
+
+TracesSignal::~TracesSignal() { Stop(); }
+
+void TracesSignal::SetMetricsAppendable(metrics::Appendable* appendable) {
+  impl_->metrics_out = appendable;
+}
+
+Status TracesSignal::StartIngester(io::ObjectStore* object_store) {
+  const config::TracesConfig& t = impl_->cfg->traces;
+  store::StoreOptions o;
+  o.data_dir = impl_->cfg->data_dir;
+  o.store = object_store;
+  o.max_bytes_per_trace = t.max_bytes_per_trace;
+  o.max_block_duration = t.max_block_duration;
+  o.max_block_bytes = t.max_block_bytes;
+  o.ship_interval = t.ship_interval;
+  o.local_retention = t.local_retention;
+  o.blocklist_poll = t.blocklist_poll;
+  SL_ASSIGN_OR_RETURN(impl_->store, store::TraceStore::Open(std::move(o)));
+  std::string tenants;
+  for (const auto& n : impl_->store->Tenants()) tenants += (tenants.empty() ? "" : ",") + n;
+  log::Info("traces ingester ready", {{"tenants", tenants}});
+  return Status::Ok();
+}
+
+Status TracesSignal::StartDistributor() {
+  if (!impl_->store) return FailedPreconditionError("the traces distributor needs the ingester");
+  const config::TracesConfig& t = impl_->cfg->traces;
+  ingest::TraceSink* sink = impl_->store.get();
+  if (t.sampling_enabled) {
+    SL_ASSIGN_OR_RETURN(auto opts, sampling::OptionsFromConfig(t));
+    impl_->sampler = std::make_unique<sampling::TailSampler>(sink, std::move(opts));
+    impl_->sampler->Start();
+    sink = impl_->sampler.get();
+    log::Info("traces tail sampling on",
+              {{"decision_wait_ms", std::to_string(t.sampling_decision_wait.count())}});
+  }
+  if (t.generator_enabled && impl_->metrics_out != nullptr) {
+    generator::GeneratorOptions go;
+    go.collection_interval = t.generator_collection_interval;
+    impl_->generator =
+        std::make_unique<generator::MetricsGenerator>(sink, impl_->metrics_out, std::move(go));
+    impl_->generator->Start();
+    sink = impl_->generator.get();
+  }
+  ingest::ReceiverOptions ro;
+  ro.multitenancy = impl_->cfg->multitenancy_enabled;
+  ro.rate_limit_bytes = static_cast<double>(t.ingestion_rate_limit_bytes);
+  ro.burst_bytes = static_cast<double>(t.ingestion_burst_size_bytes);
+  ro.convert.max_attribute_value_bytes = t.max_attribute_bytes;
+  impl_->receiver = std::make_unique<ingest::TracesReceiver>(sink, std::move(ro));
+  impl_->receiver->RegisterHttp(*impl_->router);
+  impl_->receiver->RegisterGrpc(*impl_->grpc);
+  return Status::Ok();
+}
+
+Status TracesSignal::StartQuerier() {
+  if (!impl_->store) return FailedPreconditionError("the traces querier needs the ingester");
+  api::ApiOptions o;
+  api::RegisterTempoApi(*impl_->router, impl_->store.get(), o);
+  return Status::Ok();
+}
+
+void TracesSignal::Stop() {
+  if (!impl_) return;
+  if (impl_->generator) impl_->generator->Stop();
+  if (impl_->sampler) impl_->sampler->Stop();
+  if (impl_->store) {
+    Status s = impl_->store->Close();
+    if (!s.ok()) log::Error("closing the trace store failed", {{"err", s.ToString()}});
+  }
+}
+
+}  // namespace sightline::traces

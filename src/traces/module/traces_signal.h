@@ -1,0 +1,64 @@
+// The traces signal inside one Sightline process: which parts run for which
+// role, and how they are wired to the shared servers and object store.
+//
+//   ingester     the trace store (WAL + head + blocks + shipper) under
+//                <data.dir>/traces/<tenant>, shipping to traces/<tenant>/
+//   distributor  OTLP traces (/v1/traces, gRPC TraceService) and Zipkin
+//                (/api/v2/spans) → metrics from traces (span metrics and
+//                service graph into the metrics store, when given one) →
+//                tail sampling (traces.sampling.enabled) → the ingester
+//   querier      the Tempo HTTP API over the ingester's data
+//
+// In one process the distributor and querier talk to the local ingester
+// directly; scale-out (hash ring, remote ingesters) is a later step.
+//
+// Lifecycle: Start* from the module manager in dependency order, before the
+// servers listen (routes and gRPC services must be registered first); Stop
+// after the servers drained. Not thread-safe; main thread only.
+#pragma once
+
+#include <memory>
+
+#include "base/status.h"
+
+namespace sightline::config {
+struct Config;
+}
+namespace sightline::io {
+class ObjectStore;
+}
+namespace sightline::metrics {
+class Appendable;
+}
+namespace sightline::net {
+class Router;
+class GrpcServer;
+}  // namespace sightline::net
+
+namespace sightline::traces {
+
+class TracesSignal {
+ public:
+  TracesSignal(const config::Config* cfg, net::Router* router, net::GrpcServer* grpc);
+  ~TracesSignal();
+  TracesSignal(const TracesSignal&) = delete;
+  TracesSignal& operator=(const TracesSignal&) = delete;
+
+  // Where metrics from traces go (the metrics ingester); call before
+  // StartDistributor. Null (the default): no metrics from traces.
+  void SetMetricsAppendable(metrics::Appendable* appendable);
+
+  // `store` may be null (no shipping).
+  Status StartIngester(io::ObjectStore* store);
+  Status StartDistributor();
+  Status StartQuerier();
+  // Flushes pending sampling decisions, closes the store (WAL synced,
+  // shippers stopped). Idempotent.
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sightline::traces

@@ -1,0 +1,389 @@
+#include "traces/store/block.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_set>
+
+#include "base/coding.h"
+#include "base/compression.h"
+#include "base/crc32c.h"
+#include "blocks/ulid.h"
+#include "io/env.h"
+#include "io/object_store.h"
+#include "traces/store/codec.h"
+
+namespace sightline::traces::store {
+
+namespace {
+
+constexpr std::string_view kIndexMagic = "SLTX";
+constexpr std::string_view kBloomMagic = "SLTB";
+constexpr uint8_t kVersion = 1;
+// Bound for decompressing one section (a row group is ~256 KiB raw).
+constexpr size_t kMaxSection = 512u << 20;
+
+uint64_t Mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+std::pair<uint64_t, uint64_t> BloomHashes(std::string_view id) {
+  std::string v(id.substr(0, 16));
+  v.resize(16, '\0');
+  // Both halves feed both hashes: ids are not always random in every byte
+  // (a 64-bit Zipkin id padded to 128 bits has eight zero bytes).
+  uint64_t a = coding::LoadFixed64LE(v.data());
+  uint64_t b = coding::LoadFixed64LE(v.data() + 8);
+  uint64_t h1 = Mix(a ^ Mix(b));
+  uint64_t h2 = Mix(b ^ Mix(a ^ 0x5bd1e995ull)) | 1;
+  return {h1, h2};
+}
+
+void AppendCrc(std::string* s) { coding::PutFixed32LE(*s, crc32c::Value(*s)); }
+
+Result<std::string_view> CheckCrc(std::string_view s, std::string_view magic,
+                                  const std::string& what) {
+  if (s.size() < magic.size() + 1 + 4 || s.substr(0, magic.size()) != magic) {
+    return DataLossError(what + ": bad magic or too short");
+  }
+  uint32_t want = coding::LoadFixed32LE(s.data() + s.size() - 4);
+  if (crc32c::Value(s.substr(0, s.size() - 4)) != want) {
+    return DataLossError(what + ": checksum mismatch");
+  }
+  if (static_cast<uint8_t>(s[magic.size()]) != kVersion) {
+    return DataLossError(what + ": unknown version");
+  }
+  return s.substr(magic.size() + 1, s.size() - magic.size() - 5);
+}
+
+Status WriteFile(io::Env* env, const std::string& path, std::string_view data) {
+  SL_ASSIGN_OR_RETURN(auto f, env->NewWritableFile(path));
+  SL_RETURN_IF_ERROR(f->Append(data));
+  SL_RETURN_IF_ERROR(f->Sync());
+  return f->Close();
+}
+
+class LocalFiles final : public BlockFiles {
+ public:
+  LocalFiles(io::Env* env, std::string dir) : env_(env), dir_(std::move(dir)) {}
+  Result<std::string> Read(const std::string& name) override {
+    return env_->ReadFile(dir_ + "/" + name);
+  }
+  Result<std::string> ReadRange(const std::string& name, uint64_t offset,
+                                uint64_t length) override {
+    SL_ASSIGN_OR_RETURN(auto f, env_->NewRandomAccessFile(dir_ + "/" + name));
+    std::string scratch;
+    SL_ASSIGN_OR_RETURN(std::string_view v, f->Read(offset, length, &scratch));
+    if (v.size() != length) return DataLossError(dir_ + "/" + name + ": short read");
+    return std::string(v);
+  }
+
+ private:
+  io::Env* env_;
+  std::string dir_;
+};
+
+class StoreFiles final : public BlockFiles {
+ public:
+  StoreFiles(io::ObjectStore* store, std::string prefix) : store_(store), prefix_(std::move(prefix)) {}
+  Result<std::string> Read(const std::string& name) override { return store_->Get(prefix_ + name); }
+  Result<std::string> ReadRange(const std::string& name, uint64_t offset,
+                                uint64_t length) override {
+    SL_ASSIGN_OR_RETURN(std::string v, store_->GetRange(prefix_ + name, offset, length));
+    if (v.size() != length) return DataLossError(prefix_ + name + ": short read");
+    return v;
+  }
+
+ private:
+  io::ObjectStore* store_;
+  std::string prefix_;
+};
+
+}  // namespace
+
+std::unique_ptr<BlockFiles> LocalBlockFiles(io::Env* env, std::string dir) {
+  return std::make_unique<LocalFiles>(env, std::move(dir));
+}
+
+std::unique_ptr<BlockFiles> ObjectStoreBlockFiles(io::ObjectStore* store, std::string prefix) {
+  return std::make_unique<StoreFiles>(store, std::move(prefix));
+}
+
+Result<blocks::BlockMeta> WriteBlock(io::Env* env, const std::string& blocks_dir,
+                                     const std::string& tenant, std::vector<const Trace*> traces,
+                                     const BlockWriteOptions& options) {
+  std::sort(traces.begin(), traces.end(),
+            [](const Trace* a, const Trace* b) { return a->trace_id < b->trace_id; });
+
+  blocks::BlockMeta meta;
+  uint64_t min_start = UINT64_MAX, max_end = 0, spans = 0;
+  for (const Trace* tp : traces) {
+    const Trace& t = *tp;
+    auto [lo, hi] = TraceTimeRange(t);
+    if (t.spans.empty()) continue;
+    min_start = std::min(min_start, lo);
+    max_end = std::max(max_end, hi);
+    spans += t.spans.size();
+  }
+  if (min_start == UINT64_MAX) min_start = 0;
+  meta.ulid = blocks::NewUlid();
+  const std::string dir = blocks_dir + "/" + meta.ulid.ToString();
+  SL_RETURN_IF_ERROR(env->CreateDirs(dir));
+
+  std::string data, index_rgs, ids;
+  uint64_t n_rg = 0;
+  StringDict dict;
+  std::string raw;
+  uint64_t rg_traces = 0, rg_spans = 0, rg_min = UINT64_MAX, rg_max = 0;
+  auto flush = [&]() -> Status {
+    if (rg_traces == 0) return Status::Ok();
+    std::string d;
+    coding::PutUvarint(d, dict.size());
+    for (const std::string& s : dict.strings()) coding::PutLengthPrefixed(d, s);
+    SL_ASSIGN_OR_RETURN(std::string dz, Compress(Codec::kZstd, d, options.zstd_level));
+    SL_ASSIGN_OR_RETURN(std::string tz, Compress(Codec::kZstd, raw, options.zstd_level));
+    coding::PutUvarint(index_rgs, data.size());
+    coding::PutUvarint(index_rgs, dz.size());
+    coding::PutUvarint(index_rgs, tz.size());
+    coding::PutUvarint(index_rgs, rg_traces);
+    coding::PutUvarint(index_rgs, rg_spans);
+    coding::PutUvarint(index_rgs, rg_min == UINT64_MAX ? 0 : rg_min);
+    coding::PutUvarint(index_rgs, rg_max);
+    data += dz;
+    data += tz;
+    ++n_rg;
+    dict.Clear();
+    raw.clear();
+    rg_traces = rg_spans = 0;
+    rg_min = UINT64_MAX;
+    rg_max = 0;
+    return Status::Ok();
+  };
+  std::string rec;
+  for (const Trace* tp : traces) {
+    const Trace& t = *tp;
+    rec.clear();
+    EncodeTrace(t, &dict, &rec);
+    coding::PutLengthPrefixed(raw, rec);
+    std::string id = t.trace_id.substr(0, 16);
+    id.resize(16, '\0');
+    ids += id;
+    ++rg_traces;
+    rg_spans += t.spans.size();
+    if (!t.spans.empty()) {
+      auto [lo, hi] = TraceTimeRange(t);
+      rg_min = std::min(rg_min, lo);
+      rg_max = std::max(rg_max, hi);
+    }
+    if (raw.size() >= options.row_group_bytes) SL_RETURN_IF_ERROR(flush());
+  }
+  SL_RETURN_IF_ERROR(flush());
+
+  std::string index(kIndexMagic);
+  index.push_back(static_cast<char>(kVersion));
+  coding::PutUvarint(index, n_rg);
+  index += index_rgs;
+  coding::PutUvarint(index, traces.size());
+  index += ids;
+  AppendCrc(&index);
+
+  // Bloom: m = -n ln p / ln2^2 bits, k = m/n ln 2.
+  double n = std::max<double>(1, static_cast<double>(traces.size()));
+  double p = std::clamp(options.bloom_false_positive, 1e-6, 0.5);
+  uint64_t m = static_cast<uint64_t>(std::ceil(-n * std::log(p) / (std::log(2) * std::log(2))));
+  m = std::max<uint64_t>(64, (m + 7) / 8 * 8);
+  uint32_t k = std::clamp<uint32_t>(static_cast<uint32_t>(std::round(m / n * std::log(2))), 1, 16);
+  std::string bits(m / 8, '\0');
+  for (const Trace* t : traces) {
+    auto [h1, h2] = BloomHashes(t->trace_id);
+    for (uint32_t i = 0; i < k; ++i) {
+      uint64_t b = (h1 + i * h2) % m;
+      bits[b / 8] = static_cast<char>(bits[b / 8] | (1 << (b % 8)));
+    }
+  }
+  std::string bloom(kBloomMagic);
+  bloom.push_back(static_cast<char>(kVersion));
+  coding::PutUvarint(bloom, k);
+  coding::PutUvarint(bloom, m);
+  bloom += bits;
+  AppendCrc(&bloom);
+
+  SL_RETURN_IF_ERROR(WriteFile(env, dir + "/data", data));
+  SL_RETURN_IF_ERROR(WriteFile(env, dir + "/index", index));
+  SL_RETURN_IF_ERROR(WriteFile(env, dir + "/bloom", bloom));
+
+  meta.min_time = static_cast<int64_t>(min_start / 1000000);
+  meta.max_time = static_cast<int64_t>(max_end / 1000000) + 1;
+  meta.stats["numTraces"] = traces.size();
+  meta.stats["numSpans"] = spans;
+  meta.stats["numRowGroups"] = n_rg;
+  meta.stats["numBytes"] = data.size() + index.size() + bloom.size();
+  meta.files = {{"bloom", bloom.size()}, {"data", data.size()}, {"index", index.size()}};
+  meta.signal = "traces";
+  meta.tenant = tenant;
+  meta.format = std::string(kBlockFormat);
+  meta.source = "ingester";
+  SL_RETURN_IF_ERROR(env->SyncDir(dir));
+  SL_RETURN_IF_ERROR(env->WriteFileAtomic(dir + "/meta.json", meta.ToJson()));
+  return meta;
+}
+
+BlockReader::~BlockReader() = default;
+
+Result<std::unique_ptr<BlockReader>> BlockReader::Open(std::unique_ptr<BlockFiles> files,
+                                                       blocks::BlockMeta meta) {
+  std::unique_ptr<BlockReader> r(new BlockReader());
+  const std::string name = meta.ulid.ToString();
+  SL_ASSIGN_OR_RETURN(std::string index, files->Read("index"));
+  SL_ASSIGN_OR_RETURN(std::string_view body, CheckCrc(index, kIndexMagic, name + "/index"));
+  coding::Reader in(body);
+  uint64_t n_rg = in.Uvarint();
+  if (!in.ok() || n_rg > body.size()) return DataLossError(name + "/index: bad row group count");
+  uint64_t first = 0;
+  for (uint64_t i = 0; i < n_rg; ++i) {
+    RowGroup rg;
+    rg.offset = in.Uvarint();
+    rg.dict_len = in.Uvarint();
+    rg.data_len = in.Uvarint();
+    rg.num_traces = in.Uvarint();
+    rg.num_spans = in.Uvarint();
+    rg.min_start = in.Uvarint();
+    rg.max_end = in.Uvarint();
+    rg.first_trace = first;
+    first += rg.num_traces;
+    r->row_groups_.push_back(rg);
+  }
+  uint64_t n = in.Uvarint();
+  if (!in.ok() || n != first || in.remaining() != n * 16) {
+    return DataLossError(name + "/index: trace id table does not match the row groups");
+  }
+  r->ids_ = std::string(in.rest());
+
+  SL_ASSIGN_OR_RETURN(std::string bloom, files->Read("bloom"));
+  SL_ASSIGN_OR_RETURN(std::string_view bbody, CheckCrc(bloom, kBloomMagic, name + "/bloom"));
+  coding::Reader b(bbody);
+  r->bloom_k_ = static_cast<uint32_t>(b.Uvarint());
+  uint64_t m = b.Uvarint();
+  if (!b.ok() || m == 0 || m % 8 != 0 || b.remaining() != m / 8 || r->bloom_k_ == 0) {
+    return DataLossError(name + "/bloom: malformed");
+  }
+  r->bloom_ = std::string(b.rest());
+  r->files_ = std::move(files);
+  r->meta_ = std::move(meta);
+  return r;
+}
+
+bool BlockReader::MayContain(std::string_view trace_id) const {
+  uint64_t m = bloom_.size() * 8;
+  auto [h1, h2] = BloomHashes(trace_id);
+  for (uint32_t i = 0; i < bloom_k_; ++i) {
+    uint64_t bit = (h1 + i * h2) % m;
+    if (!(static_cast<uint8_t>(bloom_[bit / 8]) & (1 << (bit % 8)))) return false;
+  }
+  return true;
+}
+
+Result<std::vector<std::string>> BlockReader::ReadDict(const RowGroup& rg) const {
+  SL_ASSIGN_OR_RETURN(std::string z, files_->ReadRange("data", rg.offset, rg.dict_len));
+  SL_ASSIGN_OR_RETURN(std::string d, Decompress(Codec::kZstd, z, kMaxSection));
+  coding::Reader in(d);
+  uint64_t n = in.Uvarint();
+  if (!in.ok() || n > d.size()) return DataLossError("trace block: bad dictionary");
+  std::vector<std::string> out;
+  out.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) out.emplace_back(in.LengthPrefixed());
+  if (!in.ok()) return DataLossError("trace block: truncated dictionary");
+  return out;
+}
+
+Status BlockReader::ReadTraces(
+    const RowGroup& rg, const std::vector<std::string>& dict,
+    const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  (void)dict;
+  SL_ASSIGN_OR_RETURN(std::string z,
+                      files_->ReadRange("data", rg.offset + rg.dict_len, rg.data_len));
+  SL_ASSIGN_OR_RETURN(std::string raw, Decompress(Codec::kZstd, z, kMaxSection));
+  coding::Reader in(raw);
+  for (uint64_t i = 0; i < rg.num_traces; ++i) {
+    std::string_view rec = in.LengthPrefixed();
+    if (!in.ok() || rec.size() < 16) return DataLossError("trace block: truncated row group");
+    if (!fn(rec.substr(0, 16), rec)) break;
+  }
+  return Status::Ok();
+}
+
+Result<std::optional<Trace>> BlockReader::Find(std::string_view trace_id) const {
+  if (trace_id.size() != 16 || !MayContain(trace_id)) return std::optional<Trace>();
+  // Binary search over the sorted 16-byte ids.
+  size_t lo = 0, hi = ids_.size() / 16;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (std::string_view(ids_).substr(mid * 16, 16) < trace_id) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  if (lo >= ids_.size() / 16 || std::string_view(ids_).substr(lo * 16, 16) != trace_id) {
+    return std::optional<Trace>();
+  }
+  auto it = std::upper_bound(row_groups_.begin(), row_groups_.end(), lo,
+                             [](uint64_t v, const RowGroup& rg) { return v < rg.first_trace; });
+  const RowGroup& rg = *(it - 1);
+  SL_ASSIGN_OR_RETURN(std::vector<std::string> dict, ReadDict(rg));
+  std::vector<std::string_view> views(dict.begin(), dict.end());
+  std::optional<Trace> out;
+  Status decode;
+  SL_RETURN_IF_ERROR(ReadTraces(rg, dict, [&](std::string_view id, std::string_view rec) {
+    if (id != trace_id) return true;
+    Trace t;
+    decode = DecodeTrace(rec, &views, &t);
+    if (decode.ok()) out = std::move(t);
+    return false;
+  }));
+  SL_RETURN_IF_ERROR(decode);
+  return out;
+}
+
+Status BlockReader::Scan(const ScanParams& params, const std::function<bool(Trace&&)>& fn,
+                         bool* stopped) const {
+  if (stopped) *stopped = false;
+  for (const RowGroup& rg : row_groups_) {
+    if (params.end_unix_nano != 0 && rg.min_start >= params.end_unix_nano) continue;
+    if (params.start_unix_nano != 0 && rg.max_end < params.start_unix_nano) continue;
+    SL_ASSIGN_OR_RETURN(std::vector<std::string> dict, ReadDict(rg));
+    const auto& h = params.hints;
+    if (!h.equalities.empty() || h.span_name) {
+      std::unordered_set<std::string_view> have(dict.begin(), dict.end());
+      bool may = true;
+      for (const auto& e : h.equalities) {
+        if (!have.count(e.key) || !have.count(e.value)) may = false;
+      }
+      if (h.span_name && !have.count(*h.span_name)) may = false;
+      if (!may) continue;
+    }
+    std::vector<std::string_view> views(dict.begin(), dict.end());
+    Status decode;
+    bool stop = false;
+    SL_RETURN_IF_ERROR(ReadTraces(rg, dict, [&](std::string_view, std::string_view rec) {
+      Trace t;
+      decode = DecodeTrace(rec, &views, &t);
+      if (!decode.ok()) return false;
+      if (!fn(std::move(t))) {
+        stop = true;
+        return false;
+      }
+      return true;
+    }));
+    SL_RETURN_IF_ERROR(decode);
+    if (stop) {
+      if (stopped) *stopped = true;
+      return Status::Ok();
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace sightline::traces::store

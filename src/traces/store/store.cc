@@ -1,0 +1,757 @@
+#include "traces/store/store.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "base/coding.h"
+#include "blocks/bucket.h"
+#include "blocks/shipper.h"
+#include "blocks/ulid.h"
+#include "io/env.h"
+#include "io/object_store.h"
+#include "net/tenant.h"
+#include "telemetry/log.h"
+#include "telemetry/metrics.h"
+#include "traces/ingest/ids.h"
+#include "traces/store/codec.h"
+
+namespace sightline::traces::store {
+
+namespace {
+
+constexpr uint8_t kRecordTraces = 1;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct HeadTrace {
+  Trace trace;
+  size_t bytes = 0;
+};
+
+struct Head {
+  std::unordered_map<std::string, HeadTrace> traces;
+  size_t bytes = 0;
+  int64_t first_ms = 0;  // wall clock when the first trace arrived
+};
+
+bool StartsInRange(const Trace& t, uint64_t start, uint64_t end) {
+  if (start == 0 && end == 0) return true;
+  for (const Span& s : t.spans) {
+    if (s.start_unix_nano >= start && (end == 0 || s.start_unix_nano < end)) return true;
+  }
+  return false;
+}
+
+bool BlockOverlaps(const blocks::BlockMeta& m, uint64_t start, uint64_t end) {
+  if (start == 0 && end == 0) return true;
+  // meta times are ms, max exclusive; spans may end after the range starts.
+  if (end != 0 && static_cast<uint64_t>(m.min_time) * 1000000 >= end) return false;
+  if (start != 0 && static_cast<uint64_t>(m.max_time) * 1000000 < start) return false;
+  return true;
+}
+
+struct Metrics {
+  telemetry::Family<telemetry::Counter>* traces_created;
+  telemetry::Family<telemetry::Counter>* blocks_cut;
+  telemetry::Family<telemetry::Counter>* flush_failed;
+  telemetry::Family<telemetry::Gauge>* live_traces;
+  telemetry::Family<telemetry::Counter>* bytes_written;
+
+  explicit Metrics(telemetry::Registry& r) {
+    traces_created = &r.AddCounter("tempo_ingester_traces_created_total",
+                                   "Traces created in the ingester's head.", {"tenant"});
+    blocks_cut = &r.AddCounter("tempo_ingester_blocks_flushed_total",
+                               "Blocks cut from the head and written locally.", {"tenant"});
+    flush_failed = &r.AddCounter("tempo_ingester_flush_failed_total",
+                                 "Failed block writes and uploads (each is retried).", {"tenant"});
+    live_traces = &r.AddGauge("tempo_ingester_live_traces", "Traces in the head.", {"tenant"});
+    bytes_written = &r.AddCounter("tempo_ingester_bytes_received_total",
+                                  "Trace bytes appended to the WAL.", {"tenant"});
+  }
+};
+
+}  // namespace
+
+// ------------------------------------------------------------------ Tenant
+
+class TraceStore::Tenant {
+ public:
+  Tenant(const StoreOptions& o, io::Env* env, Metrics* m, std::string name, std::string dir)
+      : o_(o), env_(env), m_(m), name_(std::move(name)), dir_(std::move(dir)) {}
+
+  ~Tenant() { (void)Close(); }
+
+  Status Open() {
+    SL_RETURN_IF_ERROR(env_->CreateDirs(dir_ + "/blocks"));
+    wal::WalOptions wo;
+    wo.dir = dir_ + "/wal";
+    wo.env = env_;
+    wo.sync_policy = o_.wal_sync;
+    wo.registry = o_.registry;
+    wo.metrics_prefix = "tempo_ingester_wal_";
+    wo.segment_size = 32ull << 20;
+    SL_ASSIGN_OR_RETURN(wal_, wal::Wal::Open(std::move(wo)));
+    uint64_t replayed = 0;
+    SL_RETURN_IF_ERROR(wal_->Replay([&](std::string_view rec, wal::WalPosition) -> Status {
+      coding::Reader r(rec);
+      if (r.Byte() != kRecordTraces) return Status::Ok();  // unknown record types are skipped
+      uint64_t n = r.Uvarint();
+      for (uint64_t i = 0; i < n && r.ok(); ++i) {
+        std::string_view enc = r.LengthPrefixed();
+        Trace t;
+        Status s = DecodeTrace(enc, nullptr, &t);
+        if (!s.ok()) {
+          log::Warn("skipping a bad traces WAL record", {{"tenant", name_}, {"err", s.ToString()}});
+          break;
+        }
+        AddToHead(std::move(t), enc.size());
+        ++replayed;
+      }
+      return Status::Ok();
+    }));
+
+    SL_ASSIGN_OR_RETURN(auto children, env_->GetChildren(dir_ + "/blocks"));
+    for (const std::string& c : children) {
+      auto ulid = blocks::Ulid::Parse(c);
+      if (!ulid.ok()) continue;
+      const std::string bdir = dir_ + "/blocks/" + c;
+      if (!env_->FileExists(bdir + "/meta.json")) {
+        // Cut interrupted before meta.json: its traces are still in the WAL.
+        (void)env_->RemoveAll(bdir);
+        continue;
+      }
+      auto text = env_->ReadFile(bdir + "/meta.json");
+      if (!text.ok()) continue;
+      auto meta = blocks::BlockMeta::Parse(*text);
+      if (!meta.ok()) continue;
+      auto reader = BlockReader::Open(LocalBlockFiles(env_, bdir), *meta);
+      if (!reader.ok()) {
+        log::Error("cannot open a local trace block",
+                   {{"block", bdir}, {"err", reader.status().ToString()}});
+        continue;
+      }
+      local_[*ulid] = std::shared_ptr<BlockReader>(std::move(reader).value());
+    }
+    if (o_.store != nullptr) {
+      blocks::ShipperOptions so;
+      so.signal = "traces";
+      so.local_dir = dir_ + "/blocks";
+      so.remote_prefix = blocks::TenantPrefix("traces", name_);
+      so.source = "ingester";
+      so.interval = o_.ship_interval;
+      so.min_backoff = o_.ship_min_backoff;
+      so.max_backoff = o_.ship_max_backoff;
+      auto* failed = &m_->flush_failed->WithLabels({name_});
+      so.on_upload_failure = [failed] { failed->Inc(); };
+      shipper_ = std::make_unique<blocks::Shipper>(env_, o_.store, so);
+      SL_RETURN_IF_ERROR(shipper_->Init());
+      if (o_.run_maintenance) shipper_->Start();
+    }
+    if (replayed > 0 || !local_.empty()) {
+      log::Info("traces tenant opened", {{"tenant", name_},
+                                          {"replayed_traces", std::to_string(replayed)},
+                                          {"local_blocks", std::to_string(local_.size())}});
+    }
+    return Status::Ok();
+  }
+
+  Status Close() {
+    if (closed_) return Status::Ok();
+    closed_ = true;
+    if (shipper_) shipper_->Stop();
+    if (wal_) return wal_->Close();
+    return Status::Ok();
+  }
+
+  Status Push(std::vector<Trace> traces, ingest::PushResult* result) {
+    std::shared_lock<std::shared_mutex> cut(cut_mu_);
+    // Encode once: the size counts against the limit, the bytes go to the WAL.
+    std::vector<std::string> enc(traces.size());
+    for (size_t i = 0; i < traces.size(); ++i) EncodeTrace(traces[i], nullptr, &enc[i]);
+    std::vector<bool> accepted(traces.size(), true);
+    {
+      std::lock_guard<std::mutex> l(head_mu_);
+      for (size_t i = 0; i < traces.size(); ++i) {
+        HeadTrace& ht = head_.traces[traces[i].trace_id];
+        if (o_.max_bytes_per_trace > 0 && ht.bytes + enc[i].size() > o_.max_bytes_per_trace) {
+          accepted[i] = false;
+          result->refused_spans += traces[i].spans.size();
+          result->messages.push_back(
+              "TRACE_TOO_LARGE: max size of trace (" + std::to_string(o_.max_bytes_per_trace) +
+              ") exceeded while adding " + std::to_string(enc[i].size()) + " bytes to trace " +
+              IdToHex(traces[i].trace_id) + " for tenant " + name_);
+          if (ht.trace.spans.empty() && ht.bytes == 0) head_.traces.erase(traces[i].trace_id);
+          continue;
+        }
+        ht.bytes += enc[i].size();  // reserved; given back if the WAL fails
+      }
+    }
+    std::string rec;
+    rec.push_back(static_cast<char>(kRecordTraces));
+    uint64_t n = 0;
+    for (size_t i = 0; i < traces.size(); ++i) n += accepted[i];
+    if (n == 0) return Status::Ok();
+    coding::PutUvarint(rec, n);
+    for (size_t i = 0; i < traces.size(); ++i) {
+      if (accepted[i]) coding::PutLengthPrefixed(rec, enc[i]);
+    }
+    auto pos = wal_->Append(rec);
+    std::lock_guard<std::mutex> l(head_mu_);
+    if (!pos.ok()) {
+      for (size_t i = 0; i < traces.size(); ++i) {
+        if (!accepted[i]) continue;
+        auto it = head_.traces.find(traces[i].trace_id);
+        if (it == head_.traces.end()) continue;
+        it->second.bytes -= std::min(it->second.bytes, enc[i].size());
+        if (it->second.trace.spans.empty() && it->second.bytes == 0) head_.traces.erase(it);
+      }
+      return pos.status();
+    }
+    m_->bytes_written->WithLabels({name_}).Inc(static_cast<double>(rec.size()));
+    for (size_t i = 0; i < traces.size(); ++i) {
+      if (!accepted[i]) continue;
+      HeadTrace& ht = head_.traces[traces[i].trace_id];
+      if (ht.trace.spans.empty()) m_->traces_created->WithLabels({name_}).Inc();
+      head_.bytes += enc[i].size();
+      MergeTrace(std::move(traces[i]), &ht.trace, /*dedup=*/false);
+    }
+    if (head_.first_ms == 0) head_.first_ms = NowMs();
+    m_->live_traces->WithLabels({name_}).Set(static_cast<double>(head_.traces.size()));
+    return Status::Ok();
+  }
+
+  bool CutDue() {
+    std::lock_guard<std::mutex> l(head_mu_);
+    if (head_.traces.empty()) return false;
+    return head_.bytes >= o_.max_block_bytes ||
+           NowMs() - head_.first_ms >= o_.max_block_duration.count();
+  }
+
+  Status Cut(bool force) {
+    std::lock_guard<std::mutex> serial(cut_serial_);
+    std::shared_ptr<Head> frozen;
+    uint32_t next_segment = 0;
+    {
+      std::unique_lock<std::shared_mutex> cut(cut_mu_);
+      std::lock_guard<std::mutex> l(head_mu_);
+      if (head_.traces.empty()) return Status::Ok();
+      if (!force && head_.bytes < o_.max_block_bytes &&
+          NowMs() - head_.first_ms < o_.max_block_duration.count()) {
+        return Status::Ok();
+      }
+      auto seg = wal_->NextSegment();
+      if (!seg.ok()) return seg.status();
+      next_segment = *seg;
+      frozen = std::make_shared<Head>(std::move(head_));
+      head_ = Head{};
+      frozen_ = frozen;
+      m_->live_traces->WithLabels({name_}).Set(0);
+    }
+    std::vector<const Trace*> traces;
+    traces.reserve(frozen->traces.size());
+    for (const auto& [id, ht] : frozen->traces) {
+      if (!ht.trace.spans.empty()) traces.push_back(&ht.trace);
+    }
+    auto meta = WriteBlock(env_, dir_ + "/blocks", name_, traces, o_.block);
+    std::shared_ptr<BlockReader> reader;
+    if (meta.ok()) {
+      auto r = BlockReader::Open(LocalBlockFiles(env_, dir_ + "/blocks/" + meta->ulid.ToString()),
+                                 *meta);
+      if (r.ok()) {
+        reader = std::shared_ptr<BlockReader>(std::move(r).value());
+      } else {
+        meta = r.status();
+      }
+    }
+    if (!meta.ok()) {
+      // Keep the traces: back into the head (the WAL still has them).
+      m_->flush_failed->WithLabels({name_}).Inc();
+      std::lock_guard<std::mutex> l(head_mu_);
+      for (auto& [id, ht] : frozen->traces) {
+        HeadTrace& dst = head_.traces[id];
+        dst.bytes += ht.bytes;
+        head_.bytes += ht.bytes;
+        MergeTrace(std::move(ht.trace), &dst.trace, false);
+      }
+      if (head_.first_ms == 0 || frozen->first_ms < head_.first_ms) head_.first_ms = frozen->first_ms;
+      frozen_.reset();
+      return meta.status().Annotate("cutting a traces block for tenant " + name_);
+    }
+    {
+      std::unique_lock<std::shared_mutex> bl(blocks_mu_);
+      local_[meta->ulid] = reader;
+      cut_time_ms_[meta->ulid] = NowMs();
+    }
+    {
+      std::lock_guard<std::mutex> l(head_mu_);
+      frozen_.reset();
+    }
+    m_->blocks_cut->WithLabels({name_}).Inc();
+    Status rm = wal_->RemoveSegmentsBefore(next_segment);
+    if (!rm.ok()) {
+      log::Warn("traces WAL cleanup failed", {{"tenant", name_}, {"err", rm.ToString()}});
+    }
+    if (shipper_) shipper_->Notify();
+    return Status::Ok();
+  }
+
+  Status Ship() {
+    if (!shipper_) return Status::Ok();
+    auto n = shipper_->Sync();
+    return n.ok() ? Status::Ok() : n.status();
+  }
+
+  // Drops uploaded local blocks past local_retention (they are read from
+  // the object store from then on).
+  void ApplyLocalRetention() {
+    if (!shipper_) return;
+    std::vector<std::pair<blocks::Ulid, std::shared_ptr<BlockReader>>> expired;
+    {
+      std::shared_lock<std::shared_mutex> bl(blocks_mu_);
+      for (const auto& [ulid, r] : local_) {
+        int64_t cut = cut_time_ms_.count(ulid) ? cut_time_ms_.at(ulid)
+                                               : static_cast<int64_t>(ulid.time_ms());
+        if (NowMs() - cut >= o_.local_retention.count() && shipper_->IsUploaded(ulid)) {
+          expired.emplace_back(ulid, r);
+        }
+      }
+    }
+    for (auto& [ulid, r] : expired) {
+      auto remote = BlockReader::Open(
+          ObjectStoreBlockFiles(o_.store, blocks::BlockPrefix(blocks::TenantPrefix("traces", name_), ulid)),
+          r->meta());
+      if (!remote.ok()) continue;
+      {
+        std::unique_lock<std::shared_mutex> bl(blocks_mu_);
+        remote_[ulid] = std::shared_ptr<BlockReader>(std::move(remote).value());
+        local_.erase(ulid);
+        cut_time_ms_.erase(ulid);
+      }
+      (void)env_->RemoveAll(dir_ + "/blocks/" + ulid.ToString());
+    }
+  }
+
+  Status RefreshRemote(bool force) {
+    if (o_.store == nullptr) return Status::Ok();
+    int64_t now = NowMs();
+    {
+      std::lock_guard<std::mutex> l(poll_mu_);
+      if (!force && now - last_poll_ms_ < o_.blocklist_poll.count()) return Status::Ok();
+      last_poll_ms_ = now;
+    }
+    const std::string prefix = blocks::TenantPrefix("traces", name_);
+    SL_ASSIGN_OR_RETURN(auto metas, blocks::ListBlocks(*o_.store, prefix));
+    std::map<blocks::Ulid, blocks::BlockMeta> want;
+    for (auto& m : metas) {
+      if (m.format == kBlockFormat || m.signal == "traces") want[m.ulid] = std::move(m);
+    }
+    std::vector<blocks::BlockMeta> to_open;
+    {
+      std::shared_lock<std::shared_mutex> bl(blocks_mu_);
+      for (const auto& [ulid, m] : want) {
+        if (!local_.count(ulid) && !remote_.count(ulid)) to_open.push_back(m);
+      }
+    }
+    std::map<blocks::Ulid, std::shared_ptr<BlockReader>> opened;
+    for (const auto& m : to_open) {
+      auto r = BlockReader::Open(ObjectStoreBlockFiles(o_.store, blocks::BlockPrefix(prefix, m.ulid)), m);
+      if (!r.ok()) {
+        log::Warn("cannot open a trace block in the object store",
+                  {{"tenant", name_}, {"block", m.ulid.ToString()}, {"err", r.status().ToString()}});
+        continue;
+      }
+      opened[m.ulid] = std::shared_ptr<BlockReader>(std::move(r).value());
+    }
+    std::unique_lock<std::shared_mutex> bl(blocks_mu_);
+    for (auto& [ulid, r] : opened) remote_[ulid] = std::move(r);
+    // Blocks deleted from the store (retention) disappear.
+    for (auto it = remote_.begin(); it != remote_.end();) {
+      it = want.count(it->first) ? std::next(it) : remote_.erase(it);
+    }
+    return Status::Ok();
+  }
+
+  // Head parts of matching traces (copied under the lock).
+  void CollectHead(const std::function<void(const Trace&)>& fn,
+                   const std::string* only_id) {
+    std::lock_guard<std::mutex> l(head_mu_);
+    auto visit = [&](const Head& h) {
+      if (only_id) {
+        auto it = h.traces.find(*only_id);
+        if (it != h.traces.end() && !it->second.trace.spans.empty()) fn(it->second.trace);
+        return;
+      }
+      for (const auto& [id, ht] : h.traces) {
+        if (!ht.trace.spans.empty()) fn(ht.trace);
+      }
+    };
+    visit(head_);
+    if (frozen_) visit(*frozen_);
+  }
+
+  std::vector<std::shared_ptr<BlockReader>> Blocks(uint64_t start, uint64_t end) {
+    (void)RefreshRemote(false);
+    std::shared_lock<std::shared_mutex> bl(blocks_mu_);
+    std::vector<std::shared_ptr<BlockReader>> out;
+    for (const auto& [u, r] : local_) {
+      if (BlockOverlaps(r->meta(), start, end)) out.push_back(r);
+    }
+    for (const auto& [u, r] : remote_) {
+      if (!local_.count(u) && BlockOverlaps(r->meta(), start, end)) out.push_back(r);
+    }
+    return out;
+  }
+
+  Result<std::optional<Trace>> Find(const std::string& id, uint64_t start, uint64_t end) {
+    Trace out;
+    bool found = false;
+    CollectHead(
+        [&](const Trace& t) {
+          MergeTrace(t, &out);
+          found = true;
+        },
+        &id);
+    for (const auto& b : Blocks(start, end)) {
+      SL_ASSIGN_OR_RETURN(auto part, b->Find(id));
+      if (part) {
+        MergeTrace(std::move(*part), &out);
+        found = true;
+      }
+    }
+    if (!found) return std::optional<Trace>();
+    out.trace_id = id;
+    return std::optional<Trace>(std::move(out));
+  }
+
+  Status Scan(const ScanParams& p, const std::function<bool(const Trace&)>& fn) {
+    std::unordered_map<std::string, Trace> merged;
+    std::vector<std::string> order;
+    auto add = [&](Trace t) {
+      auto [it, inserted] = merged.try_emplace(t.trace_id);
+      if (inserted) order.push_back(t.trace_id);
+      MergeTrace(std::move(t), &it->second);
+    };
+    CollectHead([&](const Trace& t) { add(t); }, nullptr);
+    for (const auto& b : Blocks(p.start_unix_nano, p.end_unix_nano)) {
+      SL_RETURN_IF_ERROR(b->Scan(p, [&](Trace&& t) {
+        add(std::move(t));
+        return true;
+      }));
+    }
+    for (const std::string& id : order) {
+      const Trace& t = merged[id];
+      if (!StartsInRange(t, p.start_unix_nano, p.end_unix_nano)) continue;
+      if (!fn(t)) break;
+    }
+    return Status::Ok();
+  }
+
+  TenantStats Stats() {
+    TenantStats s;
+    {
+      std::lock_guard<std::mutex> l(head_mu_);
+      s.head_traces = head_.traces.size();
+      s.head_bytes = head_.bytes;
+    }
+    std::shared_lock<std::shared_mutex> bl(blocks_mu_);
+    s.local_blocks = local_.size();
+    for (const auto& [u, r] : remote_) s.remote_blocks += !local_.count(u);
+    if (shipper_) s.uploaded_blocks = shipper_->Uploaded().size();
+    return s;
+  }
+
+ private:
+  void AddToHead(Trace t, size_t bytes) {
+    std::lock_guard<std::mutex> l(head_mu_);
+    HeadTrace& ht = head_.traces[t.trace_id];
+    ht.bytes += bytes;
+    head_.bytes += bytes;
+    MergeTrace(std::move(t), &ht.trace, false);
+    if (head_.first_ms == 0) head_.first_ms = NowMs();
+  }
+
+  const StoreOptions& o_;
+  io::Env* env_;
+  Metrics* m_;
+  std::string name_, dir_;
+  std::unique_ptr<wal::Wal> wal_;
+  std::unique_ptr<blocks::Shipper> shipper_;
+  bool closed_ = false;
+
+  std::shared_mutex cut_mu_;  // Push: shared; swapping the head: exclusive
+  std::mutex cut_serial_;
+  std::mutex head_mu_;
+  Head head_;
+  std::shared_ptr<Head> frozen_;  // being written to a block
+
+  std::shared_mutex blocks_mu_;
+  std::map<blocks::Ulid, std::shared_ptr<BlockReader>> local_, remote_;
+  std::map<blocks::Ulid, int64_t> cut_time_ms_;
+
+  std::mutex poll_mu_;
+  int64_t last_poll_ms_ = 0;
+};
+
+// ------------------------------------------------------------------- Store
+
+struct TraceStore::Impl {
+  StoreOptions o;
+  io::Env* env;
+  std::string root;
+  std::unique_ptr<Metrics> metrics;
+
+  mutable std::shared_mutex mu;
+  std::map<std::string, std::unique_ptr<Tenant>, std::less<>> tenants;
+  std::mutex create_mu;
+  bool closed = false;
+
+  std::mutex loop_mu;
+  std::condition_variable loop_cv;
+  bool stop = false;
+  std::thread thread;
+};
+
+TraceStore::TraceStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+TraceStore::~TraceStore() {
+  Status s = Close();
+  if (!s.ok()) log::Error("closing the trace store failed", {{"err", s.ToString()}});
+}
+
+Result<std::unique_ptr<TraceStore>> TraceStore::Open(StoreOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->o = std::move(options);
+  impl->env = impl->o.env ? impl->o.env : io::Env::Default();
+  impl->root = impl->o.data_dir + "/traces";
+  impl->metrics = std::make_unique<Metrics>(impl->o.registry ? *impl->o.registry
+                                                             : telemetry::Registry::Default());
+  SL_RETURN_IF_ERROR(impl->env->CreateDirs(impl->root));
+  std::unique_ptr<TraceStore> store(new TraceStore(std::move(impl)));
+  Impl& m = *store->impl_;
+  SL_ASSIGN_OR_RETURN(auto children, m.env->GetChildren(m.root));
+  for (const std::string& c : children) {
+    if (!net::ValidateTenantId(c).ok()) continue;
+    auto t = std::make_unique<Tenant>(m.o, m.env, m.metrics.get(), c, m.root + "/" + c);
+    SL_RETURN_IF_ERROR(t->Open());
+    m.tenants[c] = std::move(t);
+  }
+  if (m.o.run_maintenance) {
+    TraceStore* self = store.get();
+    m.thread = std::thread([self] {
+      Impl& m = *self->impl_;
+      std::unique_lock<std::mutex> l(m.loop_mu);
+      while (!m.stop) {
+        m.loop_cv.wait_for(l, m.o.maintenance_interval);
+        if (m.stop) break;
+        l.unlock();
+        Status s = self->Maintain();
+        if (!s.ok()) log::Warn("trace store maintenance", {{"err", s.ToString()}});
+        l.lock();
+      }
+    });
+  }
+  return store;
+}
+
+Status TraceStore::Push(std::string_view tenant, std::vector<Trace> traces,
+                        ingest::PushResult* result) {
+  Impl& m = *impl_;
+  Tenant* t = nullptr;
+  {
+    std::shared_lock<std::shared_mutex> l(m.mu);
+    if (m.closed) return UnavailableError("the trace store is closed");
+    auto it = m.tenants.find(tenant);
+    if (it != m.tenants.end()) t = it->second.get();
+  }
+  if (t == nullptr) {
+    SL_RETURN_IF_ERROR(net::ValidateTenantId(tenant));
+    std::lock_guard<std::mutex> c(m.create_mu);
+    {
+      std::shared_lock<std::shared_mutex> l(m.mu);
+      auto it = m.tenants.find(tenant);
+      if (it != m.tenants.end()) t = it->second.get();
+    }
+    if (t == nullptr) {
+      auto nt = std::make_unique<Tenant>(m.o, m.env, m.metrics.get(), std::string(tenant),
+                                         m.root + "/" + std::string(tenant));
+      SL_RETURN_IF_ERROR(nt->Open());
+      std::unique_lock<std::shared_mutex> l(m.mu);
+      t = nt.get();
+      m.tenants[std::string(tenant)] = std::move(nt);
+    }
+  }
+  Status s = t->Push(std::move(traces), result);
+  if (s.ok() && t->CutDue()) {
+    std::lock_guard<std::mutex> l(m.loop_mu);
+    m.loop_cv.notify_all();
+  }
+  return s;
+}
+
+namespace {
+
+class TenantSource final : public TraceSource {
+ public:
+  TenantSource(TraceStore* s, std::string tenant) : s_(s), tenant_(std::move(tenant)) {}
+  Status Scan(const ScanParams& p, const std::function<bool(const Trace&)>& fn) override {
+    return s_->Scan(tenant_, p, fn);
+  }
+
+ private:
+  TraceStore* s_;
+  std::string tenant_;
+};
+
+}  // namespace
+
+std::unique_ptr<TraceSource> TraceStore::Source(std::string_view tenant) {
+  return std::make_unique<TenantSource>(this, std::string(tenant));
+}
+
+Result<std::optional<Trace>> TraceStore::FindTraceById(std::string_view tenant,
+                                                      std::string_view trace_id,
+                                                      uint64_t start, uint64_t end) {
+  SL_RETURN_IF_ERROR(net::ValidateTenantId(tenant));
+  Impl& m = *impl_;
+  Tenant* t = nullptr;
+  {
+    std::shared_lock<std::shared_mutex> l(m.mu);
+    auto it = m.tenants.find(tenant);
+    if (it != m.tenants.end()) t = it->second.get();
+  }
+  if (t == nullptr) {
+    // Only in the object store (e.g. a querier-only process): a read-only
+    // view would do, but a tenant dir is cheap and keeps one code path.
+    ingest::PushResult ignored;
+    SL_RETURN_IF_ERROR(Push(tenant, {}, &ignored));
+    std::shared_lock<std::shared_mutex> l(m.mu);
+    auto it = m.tenants.find(tenant);
+    if (it == m.tenants.end()) return std::optional<Trace>();
+    t = it->second.get();
+  }
+  return t->Find(std::string(trace_id), start, end);
+}
+
+Status TraceStore::Scan(std::string_view tenant, const ScanParams& params,
+                        const std::function<bool(const Trace&)>& fn) {
+  SL_RETURN_IF_ERROR(net::ValidateTenantId(tenant));
+  Impl& m = *impl_;
+  Tenant* t = nullptr;
+  {
+    std::shared_lock<std::shared_mutex> l(m.mu);
+    auto it = m.tenants.find(tenant);
+    if (it != m.tenants.end()) t = it->second.get();
+  }
+  if (t == nullptr) {
+    ingest::PushResult ignored;
+    SL_RETURN_IF_ERROR(Push(tenant, {}, &ignored));
+    std::shared_lock<std::shared_mutex> l(m.mu);
+    auto it = m.tenants.find(tenant);
+    if (it == m.tenants.end()) return Status::Ok();
+    t = it->second.get();
+  }
+  return t->Scan(params, fn);
+}
+
+Status TraceStore::CutAll(bool force) {
+  std::vector<Tenant*> ts;
+  {
+    std::shared_lock<std::shared_mutex> l(impl_->mu);
+    for (auto& [n, t] : impl_->tenants) ts.push_back(t.get());
+  }
+  Status first;
+  for (Tenant* t : ts) {
+    Status s = t->Cut(force);
+    if (!s.ok() && first.ok()) first = s;
+  }
+  return first;
+}
+
+Status TraceStore::ShipAll() {
+  std::vector<Tenant*> ts;
+  {
+    std::shared_lock<std::shared_mutex> l(impl_->mu);
+    for (auto& [n, t] : impl_->tenants) ts.push_back(t.get());
+  }
+  Status first;
+  for (Tenant* t : ts) {
+    Status s = t->Ship();
+    if (!s.ok() && first.ok()) first = s;
+  }
+  return first;
+}
+
+Status TraceStore::RefreshRemote() {
+  std::vector<Tenant*> ts;
+  {
+    std::shared_lock<std::shared_mutex> l(impl_->mu);
+    for (auto& [n, t] : impl_->tenants) ts.push_back(t.get());
+  }
+  Status first;
+  for (Tenant* t : ts) {
+    Status s = t->RefreshRemote(true);
+    if (!s.ok() && first.ok()) first = s;
+  }
+  return first;
+}
+
+Status TraceStore::Maintain() {
+  std::vector<Tenant*> ts;
+  {
+    std::shared_lock<std::shared_mutex> l(impl_->mu);
+    if (impl_->closed) return Status::Ok();
+    for (auto& [n, t] : impl_->tenants) ts.push_back(t.get());
+  }
+  Status first;
+  for (Tenant* t : ts) {
+    Status s = t->Cut(false);
+    if (!s.ok() && first.ok()) first = s;
+    t->ApplyLocalRetention();
+    (void)t->RefreshRemote(false);
+  }
+  return first;
+}
+
+std::vector<std::string> TraceStore::Tenants() const {
+  std::shared_lock<std::shared_mutex> l(impl_->mu);
+  std::vector<std::string> out;
+  for (const auto& [n, t] : impl_->tenants) out.push_back(n);
+  return out;
+}
+
+TenantStats TraceStore::Stats(std::string_view tenant) const {
+  std::shared_lock<std::shared_mutex> l(impl_->mu);
+  auto it = impl_->tenants.find(tenant);
+  if (it == impl_->tenants.end()) return {};
+  return it->second->Stats();
+}
+
+Status TraceStore::Close() {
+  Impl& m = *impl_;
+  {
+    std::lock_guard<std::mutex> l(m.loop_mu);
+    m.stop = true;
+    m.loop_cv.notify_all();
+  }
+  if (m.thread.joinable()) m.thread.join();
+  std::unique_lock<std::shared_mutex> l(m.mu);
+  if (m.closed) return Status::Ok();
+  m.closed = true;
+  Status first;
+  for (auto& [n, t] : m.tenants) {
+    Status s = t->Close();
+    if (!s.ok() && first.ok()) first = s;
+  }
+  return first;
+}
+
+}  // namespace sightline::traces::store

@@ -1,0 +1,927 @@
+#include "traces/traceql/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "traces/traceql/ast.h"
+#include "traces/traceql/eval.h"
+#include "traces/traceql/parser.h"
+
+namespace sightline::traces::traceql {
+
+void QueryDeleter::operator()(const Query* q) const { delete q; }
+
+Result<QueryPtr> Parse(std::string_view text) {
+  SL_ASSIGN_OR_RETURN(std::unique_ptr<Query> q, ParseQuery(text));
+  return QueryPtr(q.release());
+}
+
+bool IsMetricsQuery(const Query& q) { return q.metrics.has_value(); }
+
+std::string ToString(const Query& q) { return QueryToString(q); }
+
+namespace {
+
+// ------------------------------------------------------------------ hints
+
+void ConjunctHints(const FieldExpr& e, ScanHints* h) {
+  if (e.kind != FieldExpr::Kind::kBinary) return;
+  if (e.op == Op::kAnd) {
+    ConjunctHints(*e.lhs, h);
+    ConjunctHints(*e.rhs, h);
+    return;
+  }
+  const FieldExpr* field = e.lhs.get();
+  const FieldExpr* lit = e.rhs.get();
+  if (field->kind == FieldExpr::Kind::kStatic) std::swap(field, lit);
+  if (lit->kind != FieldExpr::Kind::kStatic) return;
+  if (e.op == Op::kEq && lit->value.type == ValueType::kString) {
+    if (field->kind == FieldExpr::Kind::kAttribute && !field->parent &&
+        (field->scope == Scope::kSpan || field->scope == Scope::kResource ||
+         field->scope == Scope::kNone)) {
+      h->equalities.push_back(
+          {std::string(ScopeName(field->scope)), field->name, std::string(lit->value.s)});
+    } else if (field->kind == FieldExpr::Kind::kIntrinsic && field->intrinsic == Intrinsic::kName) {
+      h->span_name = std::string(lit->value.s);
+    }
+    return;
+  }
+  if (field->kind == FieldExpr::Kind::kIntrinsic && field->intrinsic == Intrinsic::kDuration &&
+      lit->value.is_numeric() && field == e.lhs.get() && (e.op == Op::kGt || e.op == Op::kGte)) {
+    double v = lit->value.AsFloat();
+    if (v > 0) {
+      auto ns = static_cast<uint64_t>(v);
+      if (!h->min_span_duration_nano || *h->min_span_duration_nano < ns)
+        h->min_span_duration_nano = ns;
+    }
+  }
+}
+
+void MergeHints(const ScanHints& from, ScanHints* into) {
+  for (const auto& e : from.equalities) into->equalities.push_back(e);
+  if (from.span_name && !into->span_name) into->span_name = from.span_name;
+  if (from.min_span_duration_nano &&
+      (!into->min_span_duration_nano ||
+       *into->min_span_duration_nano < *from.min_span_duration_nano)) {
+    into->min_span_duration_nano = from.min_span_duration_nano;
+  }
+}
+
+// Hints that hold for every trace for which `e` yields a non-empty result.
+void ElementHints(const Element& e, ScanHints* h) {
+  switch (e.kind) {
+    case Element::Kind::kFilter:
+      if (e.expr) ConjunctHints(*e.expr, h);
+      return;
+    case Element::Kind::kPipeline:
+      for (const auto& st : e.stages) ElementHints(*st, h);
+      return;
+    case Element::Kind::kSpansetOp:
+      switch (e.op) {
+        case SpansetOp::kOr:
+          return;  // either side may match alone
+        case SpansetOp::kNotChild:
+        case SpansetOp::kNotParent:
+        case SpansetOp::kNotDescendant:
+        case SpansetOp::kNotAncestor:
+        case SpansetOp::kNotSibling: {
+          ScanHints r;
+          ElementHints(*e.rhs, &r);
+          MergeHints(r, h);
+          return;
+        }
+        default: {
+          ScanHints l, r;
+          ElementHints(*e.lhs, &l);
+          ElementHints(*e.rhs, &r);
+          MergeHints(l, h);
+          MergeHints(r, h);
+          return;
+        }
+      }
+    case Element::Kind::kScalarFilter:
+      if (e.slhs->kind == ScalarExpr::Kind::kPipeline) ElementHints(*e.slhs->pipeline, h);
+      return;
+    default:
+      return;
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+std::string HexString(std::string_view bytes) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string s(bytes.size() * 2, '0');
+  for (size_t k = 0; k < bytes.size(); ++k) {
+    auto b = static_cast<unsigned char>(bytes[k]);
+    s[2 * k] = kDigits[b >> 4];
+    s[2 * k + 1] = kDigits[b & 15];
+  }
+  return s;
+}
+
+size_t ApproxBytes(const std::vector<KeyValue>& kvs) {
+  size_t n = 0;
+  for (const KeyValue& kv : kvs) {
+    n += kv.key.size() + 8;
+    if (const auto* s = std::get_if<std::string>(&kv.value.v)) n += s->size();
+  }
+  return n;
+}
+
+uint64_t ApproxTraceBytes(const Trace& t) {
+  uint64_t n = t.trace_id.size();
+  for (const Resource& r : t.resources) n += ApproxBytes(r.attributes);
+  for (const Span& s : t.spans) {
+    n +=
+        48 + s.span_id.size() + s.parent_span_id.size() + s.name.size() + ApproxBytes(s.attributes);
+    for (const Event& e : s.events) n += 16 + e.name.size() + ApproxBytes(e.attributes);
+    for (const Link& l : s.links) n += 32 + ApproxBytes(l.attributes);
+  }
+  return n;
+}
+
+Status NotSearchQuery() {
+  return InvalidArgumentError(
+      "invalid TraceQL query: metrics queries are not supported by search, use "
+      "/api/metrics/query_range");
+}
+
+}  // namespace
+
+ScanHints DeriveScanHints(const Query& q) {
+  ScanHints h;
+  ElementHints(*q.pipeline, &h);
+  return h;
+}
+
+Result<std::string> TagsToTraceQL(std::string_view logfmt) {
+  std::vector<std::string> conds;
+  size_t i = 0;
+  auto skip = [&] {
+    while (i < logfmt.size() && (logfmt[i] == ' ' || logfmt[i] == '\t')) ++i;
+  };
+  auto quote = [](std::string_view s) {
+    std::string out = "\"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+    return out + "\"";
+  };
+  while (true) {
+    skip();
+    if (i >= logfmt.size()) break;
+    size_t ks = i;
+    while (i < logfmt.size() && logfmt[i] != '=' && logfmt[i] != ' ') ++i;
+    std::string key(logfmt.substr(ks, i - ks));
+    if (key.empty()) return InvalidArgumentError("empty key in \"" + std::string(logfmt) + "\"");
+    std::string value;
+    if (i < logfmt.size() && logfmt[i] == '=') {
+      ++i;
+      if (i < logfmt.size() && logfmt[i] == '"') {
+        ++i;
+        bool closed = false;
+        while (i < logfmt.size()) {
+          char c = logfmt[i++];
+          if (c == '\\' && i < logfmt.size()) {
+            value.push_back(logfmt[i++]);
+          } else if (c == '"') {
+            closed = true;
+            break;
+          } else {
+            value.push_back(c);
+          }
+        }
+        if (!closed)
+          return InvalidArgumentError("unterminated quote in \"" + std::string(logfmt) + "\"");
+      } else {
+        size_t vs = i;
+        while (i < logfmt.size() && logfmt[i] != ' ') ++i;
+        value = std::string(logfmt.substr(vs, i - vs));
+      }
+    }
+    std::string attr =
+        "." + (key.find_first_of(" {}()=~!<>&|^,\"") != std::string::npos ? quote(key) : key);
+    if (key == "name") {
+      conds.push_back("name = " + quote(value));
+    } else if (key == "status.code" || key == "status") {
+      conds.push_back("status = " + (value == "error" || value == "ok" || value == "unset"
+                                         ? value
+                                         : quote(value)));
+    } else if (key == "error" && value == "true") {
+      conds.push_back("status = error");
+    } else {
+      bool numeric = !value.empty() &&
+                     value.find_first_not_of("-0123456789") == std::string::npos &&
+                     value.find('-', 1) == std::string::npos && value != "-";
+      if (numeric) {
+        conds.push_back("(" + attr + " = " + value + " || " + attr + " = " + quote(value) + ")");
+      } else {
+        conds.push_back(attr + " = " + quote(value));
+      }
+    }
+  }
+  if (conds.empty()) return std::string("{}");
+  std::string out = "{ ";
+  for (size_t k = 0; k < conds.size(); ++k) {
+    if (k) out += " && ";
+    out += conds[k];
+  }
+  return out + " }";
+}
+
+// ----------------------------------------------------------------- search
+
+namespace {
+
+void AddAttribute(std::vector<KeyValue>* out, std::string key, const Static& v) {
+  if (v.is_nil()) return;
+  for (const KeyValue& kv : *out) {
+    if (kv.key == key) return;
+  }
+  out->push_back({std::move(key), StaticToAttribute(v)});
+}
+
+TraceSearchResult RenderTrace(TraceEval& ev, const Query& q, std::vector<Spanset>& sets,
+                              uint32_t spss) {
+  const Trace& t = ev.trace();
+  TraceSearchResult r;
+  r.trace_id = HexString(t.trace_id);
+  if (ev.root() >= 0) {
+    std::string_view svc = ev.RootServiceName();
+    r.root_service_name = svc.data() ? std::string(svc) : "";
+    r.root_trace_name = t.spans[ev.root()].name;
+  } else {
+    r.root_service_name = "<root span not yet received>";
+  }
+  r.start_unix_nano = ev.start_unix_nano();
+  r.duration_ms = static_cast<uint32_t>((ev.end_unix_nano() - ev.start_unix_nano()) / 1'000'000);
+  {
+    std::map<std::string_view, ServiceStats> stats;
+    for (const Span& sp : t.spans) {
+      std::string_view svc;
+      if (sp.resource_index < t.resources.size()) {
+        for (const KeyValue& kv : t.resources[sp.resource_index].attributes) {
+          if (kv.key == "service.name") {
+            if (const auto* str = std::get_if<std::string>(&kv.value.v)) svc = *str;
+            break;
+          }
+        }
+      }
+      ServiceStats& st = stats[svc];
+      ++st.span_count;
+      if (sp.status_code == 2) ++st.error_count;
+    }
+    for (auto& [svc, st] : stats) {
+      st.service = std::string(svc);
+      r.service_stats.push_back(std::move(st));
+    }
+  }
+  for (Spanset& ss : sets) {
+    SpanSetResult out;
+    out.matched = static_cast<uint32_t>(ss.spans.size());
+    // Earliest spans first, so results are stable.
+    std::vector<uint32_t> order = ss.spans;
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      return t.spans[a].start_unix_nano < t.spans[b].start_unix_nano;
+    });
+    if (order.size() > spss) order.resize(spss);
+    for (uint32_t s : order) {
+      const Span& sp = t.spans[s];
+      SpanResult res;
+      res.span_id = HexString(sp.span_id);
+      res.name = sp.name;
+      res.start_unix_nano = sp.start_unix_nano;
+      res.duration_nanos =
+          sp.end_unix_nano > sp.start_unix_nano ? sp.end_unix_nano - sp.start_unix_nano : 0;
+      for (const FieldExpr* f : q.touched) {
+        if (f->kind == FieldExpr::Kind::kIntrinsic &&
+            (f->intrinsic == Intrinsic::kName || f->intrinsic == Intrinsic::kDuration)) {
+          continue;  // already span fields
+        }
+        AddAttribute(&res.attributes, FieldResultKey(*f), ev.EvalField(*f, s));
+      }
+      for (const FieldExpr* f : ss.selects) {
+        AddAttribute(&res.attributes, FieldResultKey(*f), ev.EvalField(*f, s));
+      }
+      out.spans.push_back(std::move(res));
+    }
+    for (const auto& [name, v] : ss.attributes) {
+      KeyValue kv{name, StaticToAttribute(v)};
+      out.attributes.push_back(std::move(kv));
+    }
+    r.span_sets.push_back(std::move(out));
+  }
+  return r;
+}
+
+}  // namespace
+
+Result<SearchResponse> Search(TraceSource& source, const SearchRequest& req) {
+  SL_ASSIGN_OR_RETURN(std::unique_ptr<Query> q, ParseQuery(req.query));
+  if (q->metrics) return NotSearchQuery();
+  if (req.end_unix_nano && req.end_unix_nano < req.start_unix_nano) {
+    return InvalidArgumentError("invalid start and end: end is before start");
+  }
+  const uint32_t limit = req.limit ? req.limit : 20;
+  const uint32_t spss = req.spans_per_span_set ? req.spans_per_span_set : 3;
+  ScanParams params;
+  params.start_unix_nano = req.start_unix_nano;
+  params.end_unix_nano = req.end_unix_nano;
+  params.hints = DeriveScanHints(*q);
+
+  SearchResponse resp;
+  std::vector<TraceSearchResult> found;
+  Status st = source.Scan(params, [&](const Trace& t) {
+    ++resp.metrics.inspected_traces;
+    resp.metrics.inspected_spans += t.spans.size();
+    resp.metrics.inspected_bytes += ApproxTraceBytes(t);
+    if (t.spans.empty()) return true;
+    TraceEval ev(t, q->needs_structure);
+    uint64_t dur = ev.end_unix_nano() - ev.start_unix_nano();
+    if (req.min_duration_nano && dur < req.min_duration_nano) return true;
+    if (req.max_duration_nano && dur > req.max_duration_nano) return true;
+    std::vector<Spanset> sets = ev.EvalRoot(*q->pipeline);
+    if (sets.empty()) return true;
+    TraceSearchResult r = RenderTrace(ev, *q, sets, spss);
+    if (!q->most_recent) {
+      found.push_back(std::move(r));
+      return found.size() < limit;
+    }
+    // most_recent: keep the `limit` newest seen so far.
+    found.push_back(std::move(r));
+    if (found.size() > limit) {
+      auto oldest = std::min_element(found.begin(), found.end(), [](const auto& a, const auto& b) {
+        return a.start_unix_nano < b.start_unix_nano;
+      });
+      found.erase(oldest);
+    }
+    return true;
+  });
+  SL_RETURN_IF_ERROR(st);
+  std::stable_sort(found.begin(), found.end(),
+                   [](const TraceSearchResult& a, const TraceSearchResult& b) {
+                     return a.start_unix_nano > b.start_unix_nano;
+                   });
+  resp.traces = std::move(found);
+  return resp;
+}
+
+// ---------------------------------------------------------------- metrics
+
+namespace {
+
+// Label value of a by() field for series identity and promLabels.
+std::string PromValue(const Static& v) { return StaticToString(v, false); }
+
+std::string PromLabels(const std::vector<KeyValue>& labels) {
+  std::vector<std::pair<std::string, std::string>> kv;
+  for (const KeyValue& l : labels) {
+    std::string v;
+    if (const auto* s = std::get_if<std::string>(&l.value.v))
+      v = *s;
+    else if (const auto* i = std::get_if<int64_t>(&l.value.v))
+      v = std::to_string(*i);
+    else if (const auto* d = std::get_if<double>(&l.value.v))
+      v = StaticToString(Static::Float(*d), false);
+    else if (const auto* b = std::get_if<bool>(&l.value.v))
+      v = *b ? "true" : "false";
+    kv.emplace_back(l.key, v);
+  }
+  std::sort(kv.begin(), kv.end());
+  std::string out = "{";
+  for (size_t k = 0; k < kv.size(); ++k) {
+    if (k) out += ", ";
+    out += kv[k].first + "=\"";
+    for (char c : kv[k].second) {
+      if (c == '"' || c == '\\') out.push_back('\\');
+      if (c == '\n') {
+        out += "\\n";
+        continue;
+      }
+      out.push_back(c);
+    }
+    out += "\"";
+  }
+  return out + "}";
+}
+
+struct StepAcc {
+  double count = 0;
+  double sum = 0;
+  double min = 0, max = 0;
+  bool has = false;
+  std::vector<double> values;  // quantile_over_time
+};
+
+struct SeriesAcc {
+  std::vector<KeyValue> labels;  // by() labels
+  std::vector<StepAcc> steps;
+  std::map<double, std::vector<double>> buckets;  // histogram_over_time: bucket -> counts per step
+  std::vector<Exemplar> exemplars;
+};
+
+// Power-of-two bucket (upper bound) as Tempo's histograms use: for
+// durations the power of two is taken in nanoseconds and the label is in
+// seconds (100ms -> 2^27 ns = 0.134217728).
+double Log2Bucket(double v, bool duration) {
+  if (v <= 0) return 0;
+  if (duration) {
+    double ns = std::round(v * 1e9);
+    if (ns < 2) return ns / 1e9;
+    return std::pow(2.0, std::ceil(std::log2(ns))) / 1e9;
+  }
+  return std::pow(2.0, std::ceil(std::log2(v)));
+}
+
+struct MetricsPlan {
+  uint64_t start = 0, end = 0, step = 0;
+  size_t nsteps = 0;
+  bool instant = false;
+};
+
+Result<std::vector<MetricsSeries>> RunMetrics(TraceSource& source, const Query& q,
+                                              const MetricsRequest& req, const MetricsPlan& plan,
+                                              SearchMetrics* metrics) {
+  const MetricsAggregate& m = *q.metrics;
+  std::unordered_map<std::string, SeriesAcc> series;
+  ScanParams params;
+  params.start_unix_nano = plan.start;
+  params.end_unix_nano = plan.end;
+  params.hints = DeriveScanHints(q);
+  Status limit_err;
+  Status st = source.Scan(params, [&](const Trace& t) {
+    ++metrics->inspected_traces;
+    metrics->inspected_spans += t.spans.size();
+    metrics->inspected_bytes += ApproxTraceBytes(t);
+    TraceEval ev(t, q.needs_structure);
+    std::vector<Spanset> sets = ev.EvalRoot(*q.pipeline);
+    if (sets.empty()) return true;
+    std::vector<uint32_t> spans;
+    for (const Spanset& ss : sets) spans.insert(spans.end(), ss.spans.begin(), ss.spans.end());
+    std::sort(spans.begin(), spans.end());
+    spans.erase(std::unique(spans.begin(), spans.end()), spans.end());
+    for (uint32_t s : spans) {
+      const Span& sp = t.spans[s];
+      if (sp.start_unix_nano < plan.start || (plan.end && sp.start_unix_nano >= plan.end)) continue;
+      size_t idx =
+          plan.instant ? 0 : static_cast<size_t>((sp.start_unix_nano - plan.start) / plan.step);
+      if (idx >= plan.nsteps) continue;
+      double value = 1;
+      bool is_duration = false;
+      if (m.attr) {
+        Static v = ev.EvalField(*m.attr, s);
+        if (!v.is_numeric()) continue;
+        is_duration = v.type == ValueType::kDuration;
+        value = is_duration ? static_cast<double>(v.i) / 1e9 : v.AsFloat();
+      }
+      std::string key;
+      std::vector<std::pair<std::string, Static>> labels;
+      for (const auto& b : m.by) {
+        Static v = ev.EvalField(*b, s);
+        if (v.type == ValueType::kArray || v.type == ValueType::kMulti) v = Static::Nil();
+        key += std::to_string(static_cast<int>(v.type)) + ":" + PromValue(v) + "\x1f";
+        labels.emplace_back(FieldExprToString(*b), v);
+      }
+      auto it = series.find(key);
+      if (it == series.end()) {
+        if (series.size() >= kMaxMetricsSeries) {
+          limit_err = ResourceExhaustedError("metrics query exceeds the limit of " +
+                                             std::to_string(kMaxMetricsSeries) + " series");
+          return false;
+        }
+        SeriesAcc acc;
+        for (auto& [name, v] : labels) {
+          if (!v.is_nil()) acc.labels.push_back({name, StaticToAttribute(v)});
+        }
+        acc.steps.resize(plan.nsteps);
+        it = series.emplace(std::move(key), std::move(acc)).first;
+      }
+      SeriesAcc& acc = it->second;
+      StepAcc& sa = acc.steps[idx];
+      if (!sa.has) {
+        sa.min = sa.max = value;
+        sa.has = true;
+      }
+      sa.count += 1;
+      sa.sum += value;
+      sa.min = std::min(sa.min, value);
+      sa.max = std::max(sa.max, value);
+      if (m.fn == MetricsFn::kQuantileOverTime) sa.values.push_back(value);
+      if (m.fn == MetricsFn::kHistogramOverTime) {
+        auto& counts = acc.buckets[Log2Bucket(value, is_duration)];
+        if (counts.empty()) counts.resize(plan.nsteps);
+        counts[idx] += 1;
+      }
+      if (req.exemplars && acc.exemplars.size() < req.exemplars) {
+        Exemplar ex;
+        ex.labels.push_back({"trace:id", AttributeValue{HexString(t.trace_id)}});
+        ex.labels.push_back({"span:id", AttributeValue{HexString(sp.span_id)}});
+        ex.value = m.attr ? value
+                          : static_cast<double>(sp.end_unix_nano > sp.start_unix_nano
+                                                    ? sp.end_unix_nano - sp.start_unix_nano
+                                                    : 0) /
+                                1e9;
+        ex.timestamp_ms = static_cast<int64_t>(sp.start_unix_nano / 1'000'000);
+        acc.exemplars.push_back(std::move(ex));
+      }
+    }
+    return true;
+  });
+  SL_RETURN_IF_ERROR(st);
+  SL_RETURN_IF_ERROR(limit_err);
+
+  const double step_seconds = plan.instant ? static_cast<double>(plan.end - plan.start) / 1e9
+                                           : static_cast<double>(plan.step) / 1e9;
+  auto ts_of = [&](size_t idx) {
+    return static_cast<int64_t>((plan.start + idx * plan.step) / 1'000'000);
+  };
+  std::vector<MetricsSeries> out;
+  auto emit = [&](std::vector<KeyValue> labels, auto&& value_at, const std::vector<Exemplar>& ex) {
+    MetricsSeries s;
+    if (labels.empty())
+      labels.push_back({"__name__", AttributeValue{std::string(MetricsFnName(m.fn))}});
+    s.labels = std::move(labels);
+    s.prom_labels = PromLabels(s.labels);
+    for (size_t k = 0; k < plan.nsteps; ++k) {
+      double v;
+      if (value_at(k, &v)) s.samples.push_back({ts_of(k), v});
+    }
+    s.exemplars = ex;
+    if (!s.samples.empty()) out.push_back(std::move(s));
+  };
+  for (auto& [key, acc] : series) {
+    switch (m.fn) {
+      case MetricsFn::kRate:
+      case MetricsFn::kCountOverTime:
+      case MetricsFn::kSumOverTime:
+      case MetricsFn::kMinOverTime:
+      case MetricsFn::kMaxOverTime:
+      case MetricsFn::kAvgOverTime:
+        emit(
+            acc.labels,
+            [&](size_t k, double* v) {
+              const StepAcc& sa = acc.steps[k];
+              if (!sa.has) return false;
+              switch (m.fn) {
+                case MetricsFn::kRate:
+                  *v = step_seconds > 0 ? sa.count / step_seconds : 0;
+                  break;
+                case MetricsFn::kCountOverTime:
+                  *v = sa.count;
+                  break;
+                case MetricsFn::kSumOverTime:
+                  *v = sa.sum;
+                  break;
+                case MetricsFn::kMinOverTime:
+                  *v = sa.min;
+                  break;
+                case MetricsFn::kMaxOverTime:
+                  *v = sa.max;
+                  break;
+                default:
+                  *v = sa.sum / sa.count;
+                  break;
+              }
+              return true;
+            },
+            acc.exemplars);
+        break;
+      case MetricsFn::kQuantileOverTime:
+        for (auto& sa : acc.steps) std::sort(sa.values.begin(), sa.values.end());
+        for (double qv : m.quantiles) {
+          std::vector<KeyValue> labels = acc.labels;
+          labels.push_back({"p", AttributeValue{qv}});
+          emit(
+              labels,
+              [&](size_t k, double* v) {
+                const auto& vals = acc.steps[k].values;
+                if (vals.empty()) return false;
+                // Linear interpolation between closest ranks.
+                double pos = qv * static_cast<double>(vals.size() - 1);
+                auto lo = static_cast<size_t>(std::floor(pos));
+                size_t hi = std::min(lo + 1, vals.size() - 1);
+                double frac = pos - static_cast<double>(lo);
+                *v = vals[lo] + (vals[hi] - vals[lo]) * frac;
+                return true;
+              },
+              acc.exemplars);
+        }
+        break;
+      case MetricsFn::kHistogramOverTime:
+        for (auto& [bucket, counts] : acc.buckets) {
+          std::vector<KeyValue> labels = acc.labels;
+          labels.push_back({"__bucket", AttributeValue{bucket}});
+          emit(
+              labels,
+              [&](size_t k, double* v) {
+                if (counts[k] == 0) return false;
+                *v = counts[k];
+                return true;
+              },
+              acc.exemplars);
+        }
+        break;
+    }
+  }
+  // Second stage: topk / bottomk per timestamp.
+  for (const SecondStage& ss : q.second_stage) {
+    std::map<int64_t, std::vector<std::pair<double, size_t>>> by_ts;
+    for (size_t k = 0; k < out.size(); ++k) {
+      for (const Sample& s : out[k].samples) by_ts[s.timestamp_ms].push_back({s.value, k});
+    }
+    std::vector<std::set<int64_t>> keep(out.size());
+    for (auto& [ts, vals] : by_ts) {
+      std::stable_sort(vals.begin(), vals.end(), [&](const auto& a, const auto& b) {
+        if (std::isnan(a.first)) return false;
+        if (std::isnan(b.first)) return true;
+        return ss.topk ? a.first > b.first : a.first < b.first;
+      });
+      for (size_t k = 0; k < vals.size() && k < static_cast<size_t>(ss.k); ++k)
+        keep[vals[k].second].insert(ts);
+    }
+    std::vector<MetricsSeries> kept;
+    for (size_t k = 0; k < out.size(); ++k) {
+      std::vector<Sample> samples;
+      for (const Sample& s : out[k].samples) {
+        if (keep[k].count(s.timestamp_ms)) samples.push_back(s);
+      }
+      if (samples.empty()) continue;
+      out[k].samples = std::move(samples);
+      kept.push_back(std::move(out[k]));
+    }
+    out = std::move(kept);
+  }
+  std::sort(out.begin(), out.end(), [](const MetricsSeries& a, const MetricsSeries& b) {
+    return a.prom_labels < b.prom_labels;
+  });
+  return out;
+}
+
+Result<std::unique_ptr<Query>> ParseMetricsQuery(const MetricsRequest& req) {
+  SL_ASSIGN_OR_RETURN(std::unique_ptr<Query> q, ParseQuery(req.query));
+  if (!q->metrics) {
+    return InvalidArgumentError(
+        "invalid TraceQL query: not a metrics query, add a metrics function such as `| rate()`");
+  }
+  if (req.end_unix_nano <= req.start_unix_nano) {
+    return InvalidArgumentError("invalid start and end: end must be after start");
+  }
+  return q;
+}
+
+}  // namespace
+
+Result<MetricsResponse> MetricsQueryRange(TraceSource& source, const MetricsRequest& req) {
+  SL_ASSIGN_OR_RETURN(std::unique_ptr<Query> q, ParseMetricsQuery(req));
+  MetricsPlan plan;
+  plan.step = req.step_nano;
+  if (plan.step == 0) {
+    // Tempo's default: about 240 points over the range, at least 1s... but
+    // never more than the range itself.
+    plan.step =
+        std::max<uint64_t>((req.end_unix_nano - req.start_unix_nano) / 240, 1'000'000'000ULL);
+  }
+  plan.start = req.start_unix_nano - req.start_unix_nano % plan.step;
+  plan.end = req.end_unix_nano;
+  uint64_t nsteps = (plan.end - plan.start + plan.step - 1) / plan.step;
+  if (nsteps > 100'000) {
+    return InvalidArgumentError("invalid step: the range would have " + std::to_string(nsteps) +
+                                " steps, the maximum is 100000; increase step");
+  }
+  plan.nsteps = static_cast<size_t>(nsteps);
+  MetricsResponse resp;
+  SL_ASSIGN_OR_RETURN(resp.series, RunMetrics(source, *q, req, plan, &resp.metrics));
+  return resp;
+}
+
+Result<InstantResponse> MetricsQueryInstant(TraceSource& source, const MetricsRequest& req) {
+  SL_ASSIGN_OR_RETURN(std::unique_ptr<Query> q, ParseMetricsQuery(req));
+  MetricsPlan plan;
+  plan.start = req.start_unix_nano;
+  plan.end = req.end_unix_nano;
+  plan.step = req.end_unix_nano - req.start_unix_nano;
+  plan.nsteps = 1;
+  plan.instant = true;
+  InstantResponse resp;
+  SL_ASSIGN_OR_RETURN(std::vector<MetricsSeries> series,
+                      RunMetrics(source, *q, req, plan, &resp.metrics));
+  for (MetricsSeries& s : series) {
+    InstantSeries is;
+    is.labels = std::move(s.labels);
+    is.prom_labels = std::move(s.prom_labels);
+    is.value = s.samples.empty() ? 0 : s.samples.back().value;
+    resp.series.push_back(std::move(is));
+  }
+  return resp;
+}
+
+// ------------------------------------------------------------------- tags
+
+namespace {
+
+const char* const kIntrinsicTags[] = {
+    "duration",
+    "event:name",
+    "event:timeSinceStart",
+    "instrumentation:name",
+    "instrumentation:version",
+    "kind",
+    "link:spanID",
+    "link:traceID",
+    "name",
+    "rootName",
+    "rootServiceName",
+    "span:childCount",
+    "span:duration",
+    "span:id",
+    "span:kind",
+    "span:name",
+    "span:parentID",
+    "span:status",
+    "span:statusMessage",
+    "status",
+    "statusMessage",
+    "trace:duration",
+    "trace:id",
+    "trace:rootName",
+    "trace:rootService",
+    "traceDuration",
+};
+
+// Runs `fn(eval, span)` for every span of every scanned trace that the
+// optional filter query selects. A filter that does not parse is ignored, as
+// Tempo does for the partial queries editors send while typing.
+Status ForEachFilteredSpan(TraceSource& source, std::string_view filter, uint64_t start,
+                           uint64_t end, const std::function<bool(TraceEval&, uint32_t)>& fn) {
+  std::unique_ptr<Query> q;
+  if (!filter.empty()) {
+    auto parsed = ParseQuery(filter);
+    if (parsed.ok() && !(*parsed)->metrics) q = std::move(parsed).value();
+  }
+  ScanParams params;
+  params.start_unix_nano = start;
+  params.end_unix_nano = end;
+  if (q) params.hints = DeriveScanHints(*q);
+  return source.Scan(params, [&](const Trace& t) {
+    TraceEval ev(t, q && q->needs_structure);
+    if (!q) {
+      for (uint32_t s = 0; s < t.spans.size(); ++s) {
+        if (!fn(ev, s)) return false;
+      }
+      return true;
+    }
+    std::vector<Spanset> sets = ev.EvalRoot(*q->pipeline);
+    std::vector<uint32_t> spans;
+    for (const Spanset& ss : sets) spans.insert(spans.end(), ss.spans.begin(), ss.spans.end());
+    std::sort(spans.begin(), spans.end());
+    spans.erase(std::unique(spans.begin(), spans.end()), spans.end());
+    for (uint32_t s : spans) {
+      if (!fn(ev, s)) return false;
+    }
+    return true;
+  });
+}
+
+std::string TagValueType(const Static& v) {
+  switch (v.type) {
+    case ValueType::kString:
+      return "string";
+    case ValueType::kInt:
+      return "int";
+    case ValueType::kFloat:
+      return "float";
+    case ValueType::kBool:
+      return "bool";
+    case ValueType::kDuration:
+      return "duration";
+    case ValueType::kStatus:
+    case ValueType::kKind:
+      return "keyword";
+    default:
+      return "";
+  }
+}
+
+}  // namespace
+
+Result<std::vector<TagScope>> TagNames(TraceSource& source, const TagNamesRequest& req) {
+  static const std::pair<Scope, const char*> kScopes[] = {
+      {Scope::kResource, "resource"},
+      {Scope::kSpan, "span"},
+      {Scope::kEvent, "event"},
+      {Scope::kLink, "link"},
+      {Scope::kInstrumentation, "instrumentation"}};
+  std::string want = req.scope;
+  if (want == "all" || want == "none") want.clear();
+  bool known = want.empty() || want == "intrinsic";
+  for (const auto& [s, name] : kScopes) known |= want == name;
+  if (!known) {
+    return InvalidArgumentError(
+        "invalid scope \"" + req.scope +
+        "\": use span, resource, event, link, instrumentation, intrinsic or none");
+  }
+  auto wanted = [&](const char* name) { return want.empty() || want == name; };
+  std::map<std::string, std::set<std::string>> names;
+  const size_t limit = req.limit ? req.limit : SIZE_MAX;
+  if (want != "intrinsic") {
+    auto add = [&](const char* scope, const std::vector<KeyValue>& kvs) {
+      if (!wanted(scope)) return;
+      auto& set = names[scope];
+      for (const KeyValue& kv : kvs) {
+        if (set.size() >= limit) return;
+        set.insert(kv.key);
+      }
+    };
+    SL_RETURN_IF_ERROR(ForEachFilteredSpan(
+        source, req.query, req.start_unix_nano, req.end_unix_nano, [&](TraceEval& ev, uint32_t s) {
+          const Trace& t = ev.trace();
+          const Span& sp = t.spans[s];
+          add("span", sp.attributes);
+          if (sp.resource_index < t.resources.size())
+            add("resource", t.resources[sp.resource_index].attributes);
+          if (sp.scope_index < t.scopes.size())
+            add("instrumentation", t.scopes[sp.scope_index].attributes);
+          for (const Event& e : sp.events) add("event", e.attributes);
+          for (const Link& l : sp.links) add("link", l.attributes);
+          return true;
+        }));
+  }
+  std::vector<TagScope> out;
+  for (const auto& [s, name] : kScopes) {
+    auto it = names.find(name);
+    if (it == names.end() || it->second.empty()) continue;
+    out.push_back({name, std::vector<std::string>(it->second.begin(), it->second.end())});
+  }
+  if (wanted("intrinsic")) {
+    TagScope in{"intrinsic", {}};
+    for (const char* n : kIntrinsicTags) {
+      if (in.tags.size() >= limit) break;
+      in.tags.push_back(n);
+    }
+    out.push_back(std::move(in));
+  }
+  return out;
+}
+
+Result<std::vector<TagValue>> TagValues(TraceSource& source, const TagValuesRequest& req) {
+  auto attr = ParseTagAttribute(req.tag);
+  if (!attr.ok()) {
+    return InvalidArgumentError("invalid tag \"" + req.tag + "\": " + attr.status().message());
+  }
+  const FieldExpr& f = **attr;
+  const size_t limit = req.limit ? req.limit : SIZE_MAX;
+  std::set<std::pair<std::string, std::string>> seen;  // (value, type)
+  auto add = [&](const Static& v) {
+    std::string type = TagValueType(v);
+    if (type.empty()) return;
+    if (seen.size() >= limit) return;
+    seen.insert({StaticToString(v, false), std::move(type)});
+  };
+  std::function<void(const Static&)> add_all = [&](const Static& v) {
+    if (v.type == ValueType::kArray) {
+      for (const AttributeValue& e : *v.arr) {
+        switch (e.v.index()) {
+          case 1:
+            add(Static::Str(std::get<std::string>(e.v)));
+            break;
+          case 2:
+            add(Static::Bool(std::get<bool>(e.v)));
+            break;
+          case 3:
+            add(Static::Int(std::get<int64_t>(e.v)));
+            break;
+          case 4:
+            add(Static::Float(std::get<double>(e.v)));
+            break;
+          default:
+            break;
+        }
+      }
+    } else if (v.type == ValueType::kMulti) {
+      for (const Static& e : *v.multi) add_all(e);
+    } else {
+      add(v);
+    }
+  };
+  SL_RETURN_IF_ERROR(ForEachFilteredSpan(
+      source, req.query, req.start_unix_nano, req.end_unix_nano, [&](TraceEval& ev, uint32_t s) {
+        if (f.kind == FieldExpr::Kind::kAttribute && f.scope == Scope::kNone && !f.parent) {
+          // Unscoped: values from both spans and resources.
+          add_all(ev.Attribute(Scope::kSpan, f.name, s));
+          add_all(ev.Attribute(Scope::kResource, f.name, s));
+        } else {
+          add_all(ev.EvalField(f, s));
+        }
+        return seen.size() < limit;
+      }));
+  std::vector<TagValue> out;
+  for (const auto& [value, type] : seen) out.push_back({type, value});
+  return out;
+}
+
+}  // namespace sightline::traces::traceql

@@ -1,0 +1,242 @@
+// The TraceQL engine: parses TraceQL and evaluates it over a TraceSource.
+//
+// This is what the Tempo HTTP API (src/traces/api) calls for /api/search,
+// /api/metrics/query_range, /api/metrics/query and the tag endpoints. The
+// engine sees storage only through TraceSource (storage.h); it asks the
+// store for whole traces, using ScanHints derived from the query to let the
+// store skip data, and evaluates the full query on every trace it gets.
+//
+// Semantics follow Grafana Tempo's TraceQL (docs/traceql.md lists every
+// construct and the few differences): a query is evaluated per trace; a
+// spanset filter `{ ... }` selects the spans of that trace matching it;
+// pipelines, structural operators and spanset `&&`/`||` combine span sets of
+// the same trace; a trace matches when its final span set is non-empty.
+//
+// Results use the shapes of Tempo's JSON responses, with ids already
+// hex-encoded, so the API only has to serialize them.
+//
+// Errors (Status codes):
+//   InvalidArgument    the query does not parse or is not valid (e.g. a
+//                      metrics query passed to Search); the message reads
+//                      like Tempo's ("invalid TraceQL query: parse error at
+//                      line 1, col 5: ..."), the API returns it with 400.
+//                      Also bad request parameters (end before start, zero
+//                      step).
+//   ResourceExhausted  a metrics query would produce more than
+//                      kMaxMetricsSeries series or samples.
+//   others             passed through from TraceSource::Scan.
+//
+// Thread-safety: all functions are reentrant; a parsed Query is immutable
+// and may be shared between threads. Each call owns what it allocates.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "traces/model.h"
+#include "traces/traceql/storage.h"
+
+namespace sightline::traces::traceql {
+
+// A parsed TraceQL query (AST in ast.h). Opaque to API callers.
+struct Query;
+
+struct QueryDeleter {
+  void operator()(const Query* q) const;
+};
+using QueryPtr = std::unique_ptr<const Query, QueryDeleter>;
+
+// Parses `text`. An empty or all-blank query is `{}`.
+Result<QueryPtr> Parse(std::string_view text);
+
+// True when the query is a metrics query (`... | rate()` etc.).
+bool IsMetricsQuery(const Query& q);
+
+// The query back as canonical TraceQL text (for logs and tests).
+std::string ToString(const Query& q);
+
+// Conservative hints for the store: every trace the query can match
+// satisfies them. Empty hints for queries that do not allow any (e.g. with
+// `||`, negations or structural operators that may match without them).
+// An equality {key, value} also holds when `value` is a string element of an
+// array attribute `key` (TraceQL's array semantics), so a store that prunes
+// by dictionary must count array elements as values.
+ScanHints DeriveScanHints(const Query& q);
+
+// Converts the legacy search "tags" parameter (logfmt, e.g.
+// `service.name=api http.status_code=500 name="GET /"`) into the equivalent
+// TraceQL query, as Tempo does for non-TraceQL searches.
+Result<std::string> TagsToTraceQL(std::string_view logfmt);
+
+// ----------------------------------------------------------------- Search
+
+struct SearchRequest {
+  std::string query = "{}";      // TraceQL; empty means `{}`
+  uint64_t start_unix_nano = 0;  // 0/0: all time
+  uint64_t end_unix_nano = 0;
+  uint32_t limit = 20;              // traces returned; 0 means 20
+  uint32_t spans_per_span_set = 3;  // spss; 0 means 3
+  // Trace duration bounds (Tempo's minDuration/maxDuration); 0 = unbounded.
+  uint64_t min_duration_nano = 0;
+  uint64_t max_duration_nano = 0;
+};
+
+struct SpanResult {
+  std::string span_id;  // 16 lowercase hex digits
+  std::string name;
+  uint64_t start_unix_nano = 0;
+  uint64_t duration_nanos = 0;
+  // Attributes the query touched (as Tempo returns), plus select() ones.
+  // Intrinsics appear with their TraceQL names (e.g. "status", "kind").
+  std::vector<KeyValue> attributes;
+};
+
+struct SpanSetResult {
+  std::vector<SpanResult> spans;  // at most spans_per_span_set
+  uint32_t matched = 0;           // spans in the set before the spss cut
+  // Values of by() groups and pipeline aggregates, e.g. {"by(resource.service.name)",
+  // "api"}, {"count()", 3}.
+  std::vector<KeyValue> attributes;
+};
+
+// Tempo's serviceStats entry: spans and error spans of one service in the
+// trace (all spans of the trace, not only the matched ones).
+struct ServiceStats {
+  std::string service;  // resource service.name ("" when absent)
+  uint32_t span_count = 0;
+  uint32_t error_count = 0;
+};
+
+struct TraceSearchResult {
+  std::string trace_id;           // 32 lowercase hex digits (Tempo strips leading zeros; we do not)
+  std::string root_service_name;  // "<root span not yet received>" when missing
+  std::string root_trace_name;    // empty when the root span is missing
+  uint64_t start_unix_nano = 0;
+  uint32_t duration_ms = 0;
+  std::vector<SpanSetResult> span_sets;     // spanSets; spanSet = span_sets[0]
+  std::vector<ServiceStats> service_stats;  // sorted by service
+};
+
+struct SearchMetrics {
+  uint64_t inspected_traces = 0;
+  uint64_t inspected_bytes = 0;  // approximate in-memory bytes of inspected traces
+  uint64_t inspected_spans = 0;
+};
+
+struct SearchResponse {
+  std::vector<TraceSearchResult> traces;  // newest first, at most limit
+  SearchMetrics metrics;
+};
+
+Result<SearchResponse> Search(TraceSource& source, const SearchRequest& req);
+
+// -------------------------------------------------------------- Metrics
+
+inline constexpr size_t kMaxMetricsSeries = 10'000;
+
+struct MetricsRequest {
+  std::string query;  // a metrics query: `{...} | rate() by (...)`
+  uint64_t start_unix_nano = 0;
+  uint64_t end_unix_nano = 0;
+  // Range queries: 0 picks a default of range/240, at least 1 s.
+  uint64_t step_nano = 0;
+  // Exemplars per series to attach (0: none).
+  uint32_t exemplars = 0;
+};
+
+struct Sample {
+  int64_t timestamp_ms = 0;
+  double value = 0;
+};
+
+struct Exemplar {
+  std::vector<KeyValue> labels;  // e.g. trace:id, span:id
+  double value = 0;
+  int64_t timestamp_ms = 0;
+};
+
+struct MetricsSeries {
+  // Typed labels, e.g. {"resource.service.name", "api"}; for
+  // quantile_over_time a float label "p"; for histogram_over_time "__bucket".
+  // `{"__name__", "rate"}`-style name labels are not added (Tempo doesn't).
+  std::vector<KeyValue> labels;
+  std::string prom_labels;      // `{resource.service.name="api"}` as Tempo prints it
+  std::vector<Sample> samples;  // ascending; steps with no data omitted
+  std::vector<Exemplar> exemplars;
+};
+
+struct MetricsResponse {
+  std::vector<MetricsSeries> series;
+  SearchMetrics metrics;
+};
+
+// Evaluates at start, start+step, ... < end (Tempo aligns start down to step).
+Result<MetricsResponse> MetricsQueryRange(TraceSource& source, const MetricsRequest& req);
+
+struct InstantSeries {
+  std::vector<KeyValue> labels;
+  std::string prom_labels;
+  double value = 0;
+};
+
+struct InstantResponse {
+  std::vector<InstantSeries> series;
+  SearchMetrics metrics;
+};
+
+// One value per series over the whole [start, end) (step ignored).
+Result<InstantResponse> MetricsQueryInstant(TraceSource& source, const MetricsRequest& req);
+
+// ----------------------------------------------------------------- Tags
+
+struct TagNamesRequest {
+  // "span", "resource", "event", "link", "instrumentation", "intrinsic", or
+  // "" / "all" / "none" for every scope.
+  std::string scope;
+  std::string query;  // optional TraceQL filter: only spans it matches count
+  uint64_t start_unix_nano = 0;
+  uint64_t end_unix_nano = 0;
+  uint32_t limit = 0;  // max names per scope; 0 = unlimited
+};
+
+struct TagScope {
+  std::string name;               // "span", "resource", ..., "intrinsic"
+  std::vector<std::string> tags;  // sorted, unique
+};
+
+// /api/v2/search/tags: one entry per non-empty scope (the "intrinsic" scope
+// lists the TraceQL intrinsics). /api/search/tags (v1) is the union of the
+// span and resource names.
+Result<std::vector<TagScope>> TagNames(TraceSource& source, const TagNamesRequest& req);
+
+struct TagValuesRequest {
+  // A scoped TraceQL attribute or intrinsic as in the URL of
+  // /api/v2/search/tag/<t>/values: "resource.service.name", "span.http.method",
+  // ".foo" (any scope), "name", "status", "kind", "event:name", ...
+  // For the v1 endpoint pass "." + tag.
+  std::string tag;
+  std::string query;  // optional TraceQL filter (q=)
+  uint64_t start_unix_nano = 0;
+  uint64_t end_unix_nano = 0;
+  uint32_t limit = 0;  // 0 = unlimited
+};
+
+struct TagValue {
+  // Tempo's type names: "string", "int", "float", "bool", "duration", and
+  // "keyword" for the status and kind enums.
+  std::string type;
+  std::string value;  // unquoted, rendered as Tempo does: 200, 1.5, true, error, server, 1.5s
+  friend bool operator==(const TagValue& a, const TagValue& b) {
+    return a.type == b.type && a.value == b.value;
+  }
+};
+
+// /api/v2/search/tag/<t>/values: distinct values, sorted by value.
+// InvalidArgument when `tag` is not a valid TraceQL attribute.
+Result<std::vector<TagValue>> TagValues(TraceSource& source, const TagValuesRequest& req);
+
+}  // namespace sightline::traces::traceql

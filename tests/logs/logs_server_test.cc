@@ -1,0 +1,341 @@
+// The logs signal in the real sightline binary: Loki push (JSON, gzip,
+// snappy protobuf), OTLP logs over HTTP, read back through the Loki query
+// API with Loki's response shapes; Grafana's Loki calls
+// (../shared/grafana-contract.md); kill -9 during ingest loses nothing
+// acknowledged; the object store (s3rver) down for a while loses nothing.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <simdjson.h>
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <chrono>
+#include <thread>
+
+#include "base/compression.h"
+#include "harness/harness.h"
+#include "loki/push.pb.h"
+
+namespace sightline::logs {
+namespace {
+
+using namespace std::chrono_literals;
+namespace th = sightline::testing;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Enc(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char b[4];
+      snprintf(b, sizeof b, "%%%02X", c);
+      out += b;
+    }
+  }
+  return out;
+}
+
+std::string PushJson(const std::string& labels_json, int64_t ts, const std::string& line,
+                     const std::string& md_json = "") {
+  return R"({"streams":[{"stream":)" + labels_json + R"(,"values":[[")" + std::to_string(ts) +
+         R"(",")" + line + "\"" + (md_json.empty() ? "" : "," + md_json) + "]]}]}";
+}
+
+class LogsServer : public ::testing::Test {
+ protected:
+  void StartServer(std::vector<std::string> args = {}, const std::string& data_dir = "") {
+    auto s = th::SightlineServer::Start(args, data_dir);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server_ = std::move(s).value();
+    url_ = server_->http_url();
+  }
+  th::HttpResponse Get(const std::string& path, std::vector<std::string> headers = {}) {
+    return th::HttpGet(url_ + path, headers);
+  }
+  simdjson::dom::element Json(const th::HttpResponse& r) {
+    auto doc = parser_.parse(r.body);
+    EXPECT_FALSE(doc.error()) << r.body;
+    return doc.value_unsafe();
+  }
+  std::vector<std::string> Lines(const std::string& query, int64_t start, int64_t end,
+                                 const std::string& extra = "") {
+    auto r = Get("/loki/api/v1/query_range?query=" + Enc(query) + "&start=" +
+                 std::to_string(start) + "&end=" + std::to_string(end) + "&limit=5000" + extra);
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::vector<std::string> out;
+    simdjson::dom::parser p;
+    auto doc = p.parse(r.body);
+    if (doc.error()) return out;
+    simdjson::dom::array arr_1 = doc["data"]["result"].get_array().value_unsafe();
+    for (auto st : arr_1) {
+      simdjson::dom::array arr_2 = st["values"].get_array().value_unsafe();
+      for (auto v : arr_2) {
+        out.emplace_back(std::string_view(v.at(1).get_string().value_unsafe()));
+      }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  std::unique_ptr<th::SightlineServer> server_;
+  std::string url_;
+  simdjson::dom::parser parser_;
+};
+
+TEST_F(LogsServer, PushAllFormatsAndQueryBack) {
+  StartServer();
+  int64_t t = NowNs();
+  // JSON, gzip-compressed, with structured metadata.
+  std::string body = PushJson(R"({"app":"api","env":"prod"})", t,
+                              R"(level=error msg=\"boom\" trace_id=5b8efff798038103d269b633813fc60c)",
+                              R"({"user":"u1"})");
+  auto gz = Compress(Codec::kGzip, body);
+  ASSERT_TRUE(gz.ok());
+  auto r = th::HttpPost(url_ + "/loki/api/v1/push", *gz,
+                        {"Content-Type: application/json", "Content-Encoding: gzip"});
+  ASSERT_EQ(r.status, 204) << r.body;
+  // Snappy protobuf.
+  logproto::PushRequest req;
+  auto* st = req.add_streams();
+  st->set_labels(R"({app="web", env="prod"})");
+  auto* e = st->add_entries();
+  e->mutable_timestamp()->set_seconds((t + 1) / 1'000'000'000);
+  e->mutable_timestamp()->set_nanos(static_cast<int>((t + 1) % 1'000'000'000));
+  e->set_line(R"({"level":"info","msg":"served","status":200,"duration":"15ms"})");
+  auto sn = Compress(Codec::kSnappy, req.SerializeAsString());
+  r = th::HttpPost(url_ + "/loki/api/v1/push", *sn, {"Content-Type: application/x-protobuf"});
+  ASSERT_EQ(r.status, 204) << r.body;
+  // OTLP/JSON.
+  r = th::HttpPost(url_ + "/v1/logs",
+                   R"({"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":)"
+                   R"({"stringValue":"checkout"}}]},"scopeLogs":[{"logRecords":[{"timeUnixNano":")" +
+                       std::to_string(t + 2) +
+                       R"(","body":{"stringValue":"paid"},"severityText":"WARN"}]}]}]})",
+                   {"Content-Type: application/json"});
+  ASSERT_EQ(r.status, 200) << r.body;
+  // A partly invalid push: 400, the valid entry is kept.
+  r = th::HttpPost(url_ + "/loki/api/v1/push",
+                   R"({"streams":[{"stream":{"app":"api","env":"prod"},"values":[[")" +
+                       std::to_string(t + 3) + R"(","kept"],["1000000000000000000","ancient"]]}]})",
+                   {"Content-Type: application/json"});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("timestamp too old"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("total ignored: 1 out of 2"), std::string::npos) << r.body;
+
+  int64_t s0 = t - 60'000'000'000, e0 = t + 60'000'000'000;
+  EXPECT_EQ(Lines(R"({env="prod"})", s0, e0).size(), 3u);
+  EXPECT_EQ(Lines(R"({app="api"} |= "kept")", s0, e0), (std::vector<std::string>{"kept"}));
+  EXPECT_EQ(Lines(R"({service_name="checkout"})", s0, e0), (std::vector<std::string>{"paid"}));
+  EXPECT_EQ(Lines(R"({app="web"} | json | status=200)", s0, e0).size(), 1u);
+
+  // Shape: 19-digit ns strings, stats, default (non-categorized) labels include metadata.
+  r = Get("/loki/api/v1/query_range?query=" + Enc(R"({app="api"} |= "boom")") +
+          "&start=" + std::to_string(s0) + "&end=" + std::to_string(e0));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto doc = Json(r);
+  EXPECT_EQ(std::string_view(doc["status"].get_string().value_unsafe()), "success");
+  EXPECT_EQ(std::string_view(doc["data"]["resultType"].get_string().value_unsafe()), "streams");
+  auto first = doc["data"]["result"].at(0);
+  std::string_view ts = first["values"].at(0).at(0).get_string().value_unsafe();
+  EXPECT_EQ(ts.size(), 19u);
+  EXPECT_EQ(std::string_view(first["stream"]["user"].get_string().value_unsafe()), "u1");
+  EXPECT_FALSE(doc["data"]["stats"]["summary"].error());
+
+  // categorize-labels: metadata in the third element.
+  r = Get("/loki/api/v1/query_range?query=" + Enc(R"({app="api"} |= "boom")") + "&start=" +
+              std::to_string(s0) + "&end=" + std::to_string(e0),
+          {"X-Loki-Response-Encoding-Flags: categorize-labels"});
+  ASSERT_EQ(r.status, 200) << r.body;
+  doc = Json(r);
+  EXPECT_EQ(std::string_view(doc["data"]["encodingFlags"].at(0).get_string().value_unsafe()),
+            "categorize-labels");
+  auto third = doc["data"]["result"].at(0)["values"].at(0).at(2);
+  EXPECT_EQ(std::string_view(third["structuredMetadata"]["user"].get_string().value_unsafe()), "u1");
+
+  // Trace-id lookup.
+  EXPECT_EQ(Lines(R"({env="prod"} |= "5b8efff798038103d269b633813fc60c")", s0, e0).size(), 1u);
+
+  // Metric query (range) → matrix.
+  r = Get("/loki/api/v1/query_range?query=" + Enc(R"(sum(count_over_time({env="prod"}[1m])))") +
+          "&start=" + std::to_string(s0) + "&end=" + std::to_string(e0) + "&step=60s");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(std::string_view(Json(r)["data"]["resultType"].get_string().value_unsafe()), "matrix");
+}
+
+TEST_F(LogsServer, GrafanaContractCalls) {
+  StartServer();
+  int64_t t = NowNs();
+  auto r = th::HttpPost(url_ + "/loki/api/v1/push",
+                        PushJson(R"({"app":"api","level":"info"})", t, "level=info msg=ok dur=5ms"),
+                        {"Content-Type: application/json"});
+  ASSERT_EQ(r.status, 204) << r.body;
+  std::string range = "&start=" + std::to_string(t - 3'600'000'000'000) +
+                      "&end=" + std::to_string(t + 60'000'000'000);
+  // Health check.
+  r = Get("/loki/api/v1/query?query=" + Enc("vector(1)+vector(1)") +
+          "&direction=backward&time=4000000000",
+          {"X-Query-Tags: Source=grafana"});
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto doc = Json(r);
+  EXPECT_EQ(std::string_view(doc["data"]["resultType"].get_string().value_unsafe()), "vector");
+  auto v = doc["data"]["result"].at(0)["value"];
+  // Loki reads a 10-digit time as seconds (longer: nanoseconds).
+  EXPECT_EQ(v.at(0).get_int64().value_unsafe(), 4000000000);
+  EXPECT_EQ(std::string_view(v.at(1).get_string().value_unsafe()), "2");
+  // Logs volume query.
+  r = Get("/loki/api/v1/query_range?query=" +
+          Enc(R"(sum by (level, detected_level) (count_over_time({app="api"} | drop __error__[1m])))") +
+          range + "&step=60000ms");
+  EXPECT_EQ(r.status, 200) << r.body;
+  // Labels, values, series.
+  r = Get("/loki/api/v1/labels?" + range.substr(1));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"app\""), std::string::npos);
+  r = Get("/loki/api/v1/label/app/values?" + range.substr(1) + "&query=" + Enc(R"({level="info"})"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"status":"success","data":["api"]})");
+  r = Get("/loki/api/v1/series?match[]=" + Enc(R"({app="api"})") + range);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"status":"success","data":[{"app":"api","level":"info"}]})");
+  // index/stats: top-level object.
+  r = Get("/loki/api/v1/index/stats?query=" + Enc(R"({app="api"})") + range);
+  ASSERT_EQ(r.status, 200) << r.body;
+  doc = Json(r);
+  EXPECT_EQ(doc["streams"].get_int64().value_unsafe(), 1);
+  EXPECT_EQ(doc["entries"].get_int64().value_unsafe(), 1);
+  EXPECT_FALSE(doc["bytes"].error());
+  EXPECT_FALSE(doc["chunks"].error());
+  r = Get("/loki/api/v1/index/volume?query=" + Enc(R"({app="api"})") + range);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(std::string_view(Json(r)["data"]["resultType"].get_string().value_unsafe()), "vector");
+  r = Get("/loki/api/v1/detected_fields?query=" + Enc(R"({app="api"})") + range);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"label\":\"dur\""), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\"type\":\"duration\""), std::string::npos) << r.body;
+  r = Get("/loki/api/v1/detected_field/msg/values?query=" + Enc(R"({app="api"})") + range);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"values":["ok"]})");
+  r = Get("/loki/api/v1/detected_labels?query=" + Enc(R"({app="api"})") + range);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("detectedLabels"), std::string::npos);
+  r = Get("/loki/api/v1/format_query?query=" + Enc(R"({app="api"}|="x")"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"data\":"), std::string::npos);
+  r = Get("/loki/api/v1/status/buildinfo");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(std::string_view(Json(r)["version"].get_string().value_unsafe()).substr(0, 2), "3.");
+  // Limits with Loki's errors.
+  r = Get("/loki/api/v1/query_range?query=" + Enc(R"({app="api"})") + range + "&limit=6000");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("max entries limit per query exceeded"), std::string::npos) << r.body;
+  r = Get("/loki/api/v1/query_range?query=" + Enc(R"({app="api"})") +
+          "&start=0&end=" + std::to_string(t));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("the query time range exceeds the limit"), std::string::npos) << r.body;
+  r = Get("/loki/api/v1/query_range?query=" + Enc(R"({app="api"} |= )") + range);
+  EXPECT_EQ(r.status, 400);
+  r = Get("/loki/api/v1/query?query=" + Enc(R"({app="api"})"));
+  EXPECT_EQ(r.status, 400);
+  // Self-metrics.
+  r = Get("/metrics");
+  EXPECT_NE(r.body.find("loki_distributor_bytes_received_total"), std::string::npos);
+  EXPECT_NE(r.body.find("loki_request_duration_seconds_bucket"), std::string::npos);
+}
+
+TEST_F(LogsServer, KillDuringIngestLosesNothingAcknowledged) {
+  th::TempDir data;
+  StartServer({}, data.path());
+  std::atomic<bool> stop{false};
+  std::vector<std::string> acked;
+  std::mutex mu;
+  int64_t t0 = NowNs();
+  std::thread pusher([&] {
+    for (int i = 0; !stop.load() && i < 100000; ++i) {
+      std::string line = "entry-" + std::to_string(i);
+      auto r = th::HttpPost(url_ + "/loki/api/v1/push",
+                            PushJson(R"({"app":"kill"})", t0 + i, line),
+                            {"Content-Type: application/json"});
+      if (r.status == 204) {
+        std::lock_guard<std::mutex> l(mu);
+        acked.push_back(line);
+      } else if (r.status == 0) {
+        return;  // the server is gone
+      }
+    }
+  });
+  std::this_thread::sleep_for(1500ms);
+  server_->process().Signal(SIGKILL);
+  (void)server_->process().Wait(10s);
+  stop = true;
+  pusher.join();
+  std::vector<std::string> want;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    want = acked;
+  }
+  ASSERT_GT(want.size(), 5u);
+  server_.reset();
+  StartServer({}, data.path());
+  auto got = Lines(R"({app="kill"})", t0, t0 + 200000);
+  std::set<std::string> have(got.begin(), got.end());
+  for (const auto& w : want) EXPECT_TRUE(have.count(w)) << "lost acknowledged " << w;
+}
+
+TEST_F(LogsServer, ObjectStoreDownThenBackLosesNothing) {
+  if (!th::S3rver::Available()) GTEST_SKIP() << "s3rver not installed (run scripts/bootstrap)";
+  auto s3 = th::S3rver::Start("logs-bucket");
+  ASSERT_TRUE(s3.ok()) << s3.status().ToString();
+  th::TempDir data;
+  std::vector<std::string> args = {
+      "--storage.backend=s3", "--storage.s3.endpoint=" + (*s3)->endpoint(),
+      "--storage.s3.bucket=logs-bucket", "--storage.s3.region=us-east-1",
+      "--storage.s3.force_path_style=true", "--storage.s3.access_key_id=S3RVER",
+      "--storage.s3.secret_access_key=S3RVER", "--storage.s3.max_retries=1",
+      "--logs.store.block_cut_interval=1s", "--logs.store.ship_interval=1s",
+      "--logs.store.local_retention=0s"};
+  StartServer(args, data.path());
+  int64_t t0 = NowNs();
+  auto push = [&](int i) {
+    auto r = th::HttpPost(url_ + "/loki/api/v1/push",
+                          PushJson(R"({"app":"s3"})", t0 + i, "line-" + std::to_string(i)),
+                          {"Content-Type: application/json"});
+    EXPECT_EQ(r.status, 204) << r.body;
+  };
+  push(0);
+  (*s3)->Stop();  // the store is down
+  for (int i = 1; i <= 3; ++i) {
+    push(i);
+    std::this_thread::sleep_for(1500ms);  // cuts happen, uploads fail
+  }
+  EXPECT_EQ(Lines(R"({app="s3"})", t0, t0 + 100).size(), 4u);
+  ASSERT_TRUE((*s3)->Restart().ok());
+  // Uploads resume (shipper backoff) and local copies go once uploaded.
+  bool shipped = false;
+  for (int i = 0; i < 120 && !shipped; ++i) {
+    std::this_thread::sleep_for(500ms);
+    std::error_code ec;
+    size_t local_blocks = 0;
+    for (const auto& d : std::filesystem::directory_iterator(data.path() + "/logs/anonymous/blocks", ec)) {
+      if (d.is_directory()) ++local_blocks;
+    }
+    shipped = local_blocks == 0;
+  }
+  EXPECT_TRUE(shipped) << "blocks were not uploaded after the store came back";
+  EXPECT_EQ(Lines(R"({app="s3"})", t0, t0 + 100).size(), 4u);
+  // A fresh server on an empty data dir reads everything from the bucket.
+  server_.reset();
+  th::TempDir data2;
+  StartServer(args, data2.path());
+  EXPECT_EQ(Lines(R"({app="s3"})", t0, t0 + 100).size(), 4u);
+}
+
+}  // namespace
+}  // namespace sightline::logs
