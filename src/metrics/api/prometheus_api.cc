@@ -291,12 +291,17 @@ ApiResult PrometheusApi::QueryRange(const net::HttpRequest& req) const {
   if (!start.ok()) return InvalidParam(start.status(), "start");
   auto end = ParseTimeParam(req.FormParam("end").value_or(""));
   if (!end.ok()) return InvalidParam(end.status(), "end");
-  if (*end < *start) return BadData("end timestamp must not be before start time");
+  if (*end < *start) {
+    return InvalidParam(InvalidArgumentError("end timestamp must not be before start time"),
+                        "end");
+  }
   auto step = ParseDurationParamNs(req.FormParam("step").value_or(""));
   if (!step.ok()) return InvalidParam(step.status(), "step");
   if (*step <= 0) {
-    return BadData(
-        "zero or negative query resolution step widths are not accepted. Try a positive integer");
+    return InvalidParam(
+        InvalidArgumentError("zero or negative query resolution step widths are not accepted. "
+                             "Try a positive integer"),
+        "step");
   }
   const __int128 range_ns = static_cast<__int128>(*end - *start) * 1000000;
   if (range_ns / *step > options_.max_points_per_series) {
@@ -607,7 +612,16 @@ void PrometheusApi::Register(net::Router& router) {
     if (!options_.targets) return Data("{\"activeTargets\":[],\"droppedTargets\":[]}");
     return Data(options_.targets(r.Param("state").value_or("")));
   });
-  add("/api/v1/rules", [](net::HttpRequest&) { return Data("{\"groups\":[]}"); });
+  add("/api/v1/rules", [](net::HttpRequest& req) {
+    // No ruler yet: every group list is empty, but the filter is validated
+    // as Prometheus does.
+    const std::string_view type = req.FormParam("type").value_or("");
+    if (!type.empty() && type != "alert" && type != "record") {
+      return InvalidParam(
+          InvalidArgumentError("not supported value \"" + std::string(type) + "\""), "type");
+    }
+    return Data("{\"groups\":[]}");
+  });
   add("/api/v1/alerts", [](net::HttpRequest&) { return Data("{\"alerts\":[]}"); });
 }
 

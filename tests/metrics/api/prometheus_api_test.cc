@@ -190,11 +190,14 @@ TEST_F(PrometheusApiTest, RangeErrors) {
                         "timestamp"));
   r = Get("/api/v1/query_range?query=up&start=30&end=0&step=15");
   EXPECT_EQ(r.status, 400);
-  EXPECT_EQ(r.body, Err("bad_data", "end timestamp must not be before start time"));
+  // Both wrapped as invalid parameters, as Prometheus 2.42 answers them.
+  EXPECT_EQ(r.body, Err("bad_data",
+                        "invalid parameter \\\"end\\\": end timestamp must not be before start "
+                        "time"));
   r = Get("/api/v1/query_range?query=up&start=0&end=30&step=0");
   EXPECT_EQ(r.body, Err("bad_data",
-                        "zero or negative query resolution step widths are not accepted. Try a "
-                        "positive integer"));
+                        "invalid parameter \\\"step\\\": zero or negative query resolution step "
+                        "widths are not accepted. Try a positive integer"));
   r = Get("/api/v1/query_range?query=up&start=0&end=30&step=x");
   EXPECT_EQ(r.body, Err("bad_data",
                         "invalid parameter \\\"step\\\": cannot parse \\\"x\\\" to a valid "
@@ -414,6 +417,9 @@ TEST_F(PrometheusApiTest, BuildInfoAndStubs) {
   EXPECT_EQ(Get("/api/v1/targets").body,
             "{\"status\":\"success\",\"data\":{\"activeTargets\":[],\"droppedTargets\":[]}}");
   EXPECT_EQ(Get("/api/v1/rules").body, "{\"status\":\"success\",\"data\":{\"groups\":[]}}");
+  EXPECT_EQ(Get("/api/v1/rules?type=record").status, 200);
+  EXPECT_EQ(Get("/api/v1/rules?type=xyz").body,
+            Err("bad_data", "invalid parameter \\\"type\\\": not supported value \\\"xyz\\\""));
   EXPECT_EQ(Get("/api/v1/alerts").body, "{\"status\":\"success\",\"data\":{\"alerts\":[]}}");
   EXPECT_EQ(Get("/api/v1/status/config").body, "{\"status\":\"success\",\"data\":{\"yaml\":\"\"}}");
 }
