@@ -11,6 +11,7 @@
 // Rates are per CPU second of the benchmark thread (one core) unless the
 // benchmark says UseRealTime.
 #include <benchmark/benchmark.h>
+#include <re2/re2.h>
 
 #include <filesystem>
 #include <random>
@@ -20,6 +21,7 @@
 #include "logs/ingest/push.h"
 #include "logs/ingest/validation.h"
 #include "logs/logql/engine.h"
+#include "logs/logql/line_matcher.h"
 #include "logs/store/codec.h"
 #include "logs/store/log_block.h"
 #include "logs/store/log_store.h"
@@ -372,6 +374,10 @@ void BM_EngineStoreScan(benchmark::State& state) {
       "sum(count_over_time({namespace=\"shop\"} |= \"needle-not-present\" [1d]))",
       "sum(count_over_time({namespace=\"shop\"} |= \"status=503\" [1d]))",
       "sum(count_over_time({namespace=\"shop\"} [1d]))",
+      // Vectorscan over each chunk block's lines column (store pushdown).
+      "sum(count_over_time({namespace=\"shop\"} |= \"status=503\" or \"timed out\" [1d]))",
+      "sum(count_over_time({namespace=\"shop\"} |~ \"status=5\\\\d\\\\d\" [1d]))",
+      "sum(count_over_time({namespace=\"shop\"} |~ \"(?i)error|warn\" [1d]))",
   };
   logql::Engine engine;
   logql::QueryParams qp;
@@ -389,7 +395,158 @@ void BM_EngineStoreScan(benchmark::State& state) {
   state.counters["matched"] = v;
   state.SetBytesProcessed(state.iterations() * f.bytes);
 }
-BENCHMARK(BM_EngineStoreScan)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_EngineStoreScan)->DenseRange(0, 5)->Unit(benchmark::kMillisecond);
+
+// ------------------------------------------------- line filter engines --
+//
+// memmem vs RE2 vs Vectorscan for LogQL line filters over the corpus in the
+// store's real chunk-block layout (256 KiB of lines per block, decoded
+// once; only matching is timed). Args: pattern (kFilterCases), engine:
+//   0 = the reference (LineMatcher kRe2): memmem per literal term, RE2 per
+//       regex term, line by line (what every filter did before)
+//   1 = RE2 line by line with the chain as one alternation
+//   2 = Vectorscan line by line (one hs_scan per line)
+//   3 = Vectorscan over each block's whole lines column (one hs_scan per
+//       block, match offsets mapped to lines)
+//   4 = memmem over the whole column (single literals: the store's path)
+struct FilterCase {
+  const char* name;
+  std::vector<logql::MatchTerm> terms;
+};
+
+const std::vector<FilterCase>& FilterCases() {
+  using logql::MatchTerm;
+  auto L = [](const char* s) { return MatchTerm{s, false}; };
+  auto R = [](const char* s) { return MatchTerm{s, true}; };
+  static const std::vector<FilterCase>* c = new std::vector<FilterCase>{
+      {"lit_hit", {L("status=503")}},
+      {"lit_miss", {L("needle-not-present")}},
+      {"or2_hit", {L("status=503"), L("timed out")}},
+      {"or2_miss", {L("needle-one"), L("needle-two")}},
+      {"or5_hit", {L("status=503"), L("timed out"), L("NullPointerException"),
+                   L("Connection is not available"), L("deadline exceeded")}},
+      {"or5_miss", {L("needle-1"), L("needle-2"), L("needle-3"), L("needle-4"), L("needle-5")}},
+      {"or20_miss", {L("needle-01"), L("needle-02"), L("needle-03"), L("needle-04"),
+                     L("needle-05"), L("needle-06"), L("needle-07"), L("needle-08"),
+                     L("needle-09"), L("needle-10"), L("needle-11"), L("needle-12"),
+                     L("needle-13"), L("needle-14"), L("needle-15"), L("needle-16"),
+                     L("needle-17"), L("needle-18"), L("needle-19"), L("needle-20")}},
+      {"or20_hit", {L("needle-01"), L("needle-02"), L("needle-03"), L("needle-04"),
+                    L("needle-05"), L("needle-06"), L("needle-07"), L("needle-08"),
+                    L("needle-09"), L("needle-10"), L("needle-11"), L("needle-12"),
+                    L("needle-13"), L("needle-14"), L("needle-15"), L("needle-16"),
+                    L("needle-17"), L("needle-18"), L("needle-19"), L("timed out")}},
+      {"ci_lit_hit", {R("(?i)error")}},
+      {"ci_lit_miss", {R("(?i)needle-absent")}},
+      {"re_ci_alt", {R("(?i)error|warn")}},
+      {"re_status5xx", {R("status=5\\d\\d")}},
+      {"re_status6xx_miss", {R("status=6\\d\\d")}},
+      {"re_user_class", {R("user_[a-z]+@")}},
+      {"re_dotstar", {R("order \\d+.*timed out")}},
+  };
+  return *c;
+}
+
+struct FilterBlocks {
+  std::vector<std::unique_ptr<store::ChunkView>> views;
+  int64_t bytes = 0;
+  int64_t lines = 0;
+};
+
+const FilterBlocks& Blocks() {
+  static const FilterBlocks* fb = [] {
+    auto* fb = new FilterBlocks();
+    store::ChunkEncoder enc;
+    for (const auto& s : Corpus()) {
+      size_t i = 0;
+      while (i < s.entries.size()) {
+        std::vector<const Entry*> part;
+        size_t raw = 0;
+        while (i < s.entries.size() && raw < store::kChunkBlockBytes) {
+          raw += s.entries[i].line.size();
+          part.push_back(&s.entries[i++]);
+        }
+        std::string data;
+        if (!enc.Encode(part.data(), part.size(), &data).ok()) std::abort();
+        auto v = std::make_unique<store::ChunkView>();
+        if (!v->Decode(data).ok()) std::abort();
+        fb->bytes += static_cast<int64_t>(v->lines().size());
+        fb->lines += static_cast<int64_t>(v->size());
+        fb->views.push_back(std::move(v));
+      }
+    }
+    return fb;
+  }();
+  return *fb;
+}
+
+void BM_LineFilterEngines(benchmark::State& state) {
+  const FilterCase& fc = FilterCases()[state.range(0)];
+  const int engine = static_cast<int>(state.range(1));
+  const FilterBlocks& fb = Blocks();
+  state.SetLabel(fc.name);
+  std::shared_ptr<const logql::LineMatcher> m;
+  std::unique_ptr<re2::RE2> alt;
+  if (engine == 0) {
+    m = *logql::LineMatcher::Make(fc.terms, logql::MatchEngine::kRe2);
+  } else if (engine == 1) {
+    std::string re;
+    for (const auto& t : fc.terms) {
+      if (!re.empty()) re += "|";
+      re += t.regex ? "(?:" + t.text + ")" : re2::RE2::QuoteMeta(t.text);
+    }
+    alt = std::make_unique<re2::RE2>(re);
+  } else if (engine == 2 || engine == 3) {
+    m = *logql::LineMatcher::Make(fc.terms, logql::MatchEngine::kVectorscan);
+    if (m->vectorscan_terms() != fc.terms.size()) {
+      state.SkipWithError("not every term is Vectorscan-compatible");
+      return;
+    }
+  } else if (fc.terms.size() != 1 || fc.terms[0].regex) {
+    state.SkipWithError("memmem column: single literals only");
+    return;
+  }
+  std::vector<uint32_t> hits;
+  int64_t matched = 0;
+  for (auto _ : state) {
+    matched = 0;
+    for (const auto& v : fb.views) {
+      hits.clear();
+      if (engine == 3) {
+        m->MatchColumn(v->lines(), v->offsets(), 0, v->size(), &hits);
+      } else if (engine == 4) {
+        std::string_view all = v->lines();
+        const std::string& lit = fc.terms[0].text;
+        size_t from = 0;
+        while (from < all.size()) {
+          const void* hit = memmem(all.data() + from, all.size() - from, lit.data(), lit.size());
+          if (hit == nullptr) break;
+          size_t i = v->EntryAt(static_cast<const char*>(hit) - all.data());
+          std::string_view line = v->line(i);
+          if (memmem(line.data(), line.size(), lit.data(), lit.size()) != nullptr) {
+            hits.push_back(static_cast<uint32_t>(i));
+          }
+          from = v->off(i + 1);
+        }
+      } else {
+        for (size_t i = 0; i < v->size(); ++i) {
+          bool ok = engine == 1 ? re2::RE2::PartialMatch(v->line(i), *alt) : m->Match(v->line(i));
+          if (ok) hits.push_back(static_cast<uint32_t>(i));
+        }
+      }
+      matched += static_cast<int64_t>(hits.size());
+    }
+    benchmark::DoNotOptimize(matched);
+  }
+  state.counters["matched"] = static_cast<double>(matched);
+  state.counters["ns_per_line"] = benchmark::Counter(
+      static_cast<double>(fb.lines), benchmark::Counter::kIsIterationInvariantRate |
+                                         benchmark::Counter::kInvert);
+  state.SetBytesProcessed(state.iterations() * fb.bytes);
+}
+BENCHMARK(BM_LineFilterEngines)
+    ->ArgsProduct({benchmark::CreateDenseRange(0, 14, 1), benchmark::CreateDenseRange(0, 4, 1)})
+    ->Unit(benchmark::kMillisecond);
 
 // A log query with a limit (Grafana's default 1000, backward): stops after
 // the newest entries instead of decoding everything.
@@ -413,56 +570,132 @@ void BM_StoreLogQueryLimit(benchmark::State& state) {
 }
 BENCHMARK(BM_StoreLogQueryLimit)->Unit(benchmark::kMillisecond);
 
-// 30 days of hourly blocks (720) in a log store; look up one trace id.
-void BM_TraceLookup30Days(benchmark::State& state) {
-  std::string dir = TempPath("trace");
-  int64_t hour = 3600ll * 1'000'000'000;
-  int64_t t_end = Now();
+// 30 days of hourly blocks (720) in a log store, built once per process and
+// shared by the trace benchmarks below.
+struct TraceFixture {
+  std::string dir;
+  std::unique_ptr<store::LogStore> st;
+  std::unique_ptr<LogQuerier> q;
   std::string want;
-  {
-    store::LogStoreOptions o;
-    o.data_dir = dir;
-    o.background = false;
-    o.wal_sync = false;
-    o.out_of_order_window_ns = 40ll * 24 * hour;
-    auto st = store::LogStore::Open(o);
-    for (int h = 0; h < 720; ++h) {
-      auto streams = MakeStreams(4, 500, t_end - (720 - h) * hour, 1000 + h);
-      if (h == 500) want = streams[2].entries[123].line.substr(
-          streams[2].entries[123].line.find("trace_id") + 11, 32);
-      if (h == 500 && want.find('"') != std::string::npos) want.clear();
-      AppendResult r;
-      (void)(*st)->Append("t", streams, &r);
-      (void)(*st)->CutAll();
+  int64_t t_end = 0;
+};
+
+TraceFixture& Trace30Days() {
+  static TraceFixture* f = [] {
+    auto* f = new TraceFixture();
+    f->dir = TempPath("trace");
+    int64_t hour = 3600ll * 1'000'000'000;
+    f->t_end = Now();
+    {
+      store::LogStoreOptions o;
+      o.data_dir = f->dir;
+      o.background = false;
+      o.wal_sync = false;
+      o.out_of_order_window_ns = 40ll * 24 * hour;
+      auto st = store::LogStore::Open(o);
+      for (int h = 0; h < 720; ++h) {
+        auto streams = MakeStreams(4, 500, f->t_end - (720 - h) * hour, 1000 + h);
+        if (h == 500) f->want = streams[2].entries[123].line.substr(
+            streams[2].entries[123].line.find("trace_id") + 11, 32);
+        if (h == 500 && f->want.find('"') != std::string::npos) f->want.clear();
+        AppendResult r;
+        (void)(*st)->Append("t", streams, &r);
+        (void)(*st)->CutAll();
+      }
+      (void)(*st)->Close();
     }
-    (void)(*st)->Close();
-  }
-  store::LogStoreOptions o;
-  o.data_dir = dir;
-  o.background = false;
-  auto st = store::LogStore::Open(o);
-  auto q = (*st)->Querier("t");
+    store::LogStoreOptions o;
+    o.data_dir = f->dir;
+    o.background = false;
+    f->st = std::move(store::LogStore::Open(o)).value();
+    f->q = std::move(f->st->Querier("t")).value();
+    return f;
+  }();
+  return *f;
+}
+
+// Look up one trace id through the store's trace_id hint.
+void BM_TraceLookup30Days(benchmark::State& state) {
+  TraceFixture& f = Trace30Days();
+  int64_t hour = 3600ll * 1'000'000'000;
   SelectLogsParams p;
   p.matchers.push_back(*Matcher::Make(promql::MatchType::kEqual, "app", "shop"));
-  p.start_ns = t_end - 721 * hour;
-  p.end_ns = t_end;
+  p.start_ns = f.t_end - 721 * hour;
+  p.end_ns = f.t_end;
   size_t found = 0;
   // logfmt lines carry "trace_id=<32 hex>"; JSON ones "trace_id":"<hex>".
   for (auto _ : state) {
-    if (want.empty()) break;
-    p.trace_id = want;
-    auto its = (*q)->SelectLogs(p);
+    if (f.want.empty()) break;
+    p.trace_id = f.want;
+    auto its = f.q->SelectLogs(p);
     found = 0;
     for (auto& it : *its) {
-      while (it->Next()) found += it->entry().line.find(want) != std::string::npos;
+      while (it->Next()) found += it->entry().line.find(f.want) != std::string::npos;
     }
   }
   state.counters["matching_lines"] = static_cast<double>(found);
   state.counters["blocks"] = 720;
-  (void)(*st)->Close();
-  std::filesystem::remove_all(dir);
 }
 BENCHMARK(BM_TraceLookup30Days)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Forwards to a querier, optionally hiding the line_trace_id hint (the
+// engine's behaviour before the `|= "<trace id>"` pushdown).
+class HintFilter final : public LogQuerier {
+ public:
+  HintFilter(LogQuerier* q, bool keep) : q_(q), keep_(keep) {}
+  Result<std::vector<std::unique_ptr<StreamIterator>>> SelectLogs(
+      const SelectLogsParams& p) override {
+    SelectLogsParams c = p;
+    if (!keep_) c.line_trace_id.reset();
+    return q_->SelectLogs(c);
+  }
+  Result<std::vector<Labels>> Series(const std::vector<Matcher>& m, int64_t s, int64_t e) override {
+    return q_->Series(m, s, e);
+  }
+  Result<std::vector<std::string>> LabelNames(const std::vector<Matcher>& m, int64_t s,
+                                              int64_t e) override {
+    return q_->LabelNames(m, s, e);
+  }
+  Result<std::vector<std::string>> LabelValues(const std::string& n, const std::vector<Matcher>& m,
+                                               int64_t s, int64_t e) override {
+    return q_->LabelValues(n, m, s, e);
+  }
+
+ private:
+  LogQuerier* q_;
+  bool keep_;
+};
+
+// Grafana's trace-to-logs query, `{app="shop"} |= "<trace id>"` over 30
+// days, through the LogQL engine. Arg: 0 = without the trace-index
+// pushdown (brute-force scan of every chunk), 1 = with it.
+void BM_TraceLineFilter30Days(benchmark::State& state) {
+  TraceFixture& f = Trace30Days();
+  if (f.want.empty()) {
+    state.SkipWithError("no trace id picked");
+    return;
+  }
+  HintFilter q(f.q.get(), state.range(0) == 1);
+  logql::Engine engine;
+  logql::QueryParams qp;
+  qp.query = "{app=\"shop\"} |= \"" + f.want + "\"";
+  qp.start_ns = f.t_end - 720 * 3600ll * 1'000'000'000;
+  qp.end_ns = f.t_end;
+  qp.step_ns = 0;
+  qp.limit = 1000;
+  size_t found = 0;
+  for (auto _ : state) {
+    auto r = engine.Exec(q, qp);
+    if (!r.ok()) {
+      state.SkipWithError(r.status().ToString().c_str());
+      return;
+    }
+    found = 0;
+    for (const auto& st : r->streams) found += st.entries.size();
+  }
+  state.counters["matching_lines"] = static_cast<double>(found);
+}
+BENCHMARK(BM_TraceLineFilter30Days)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace sightline::logs

@@ -7,11 +7,14 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <random>
 
 #include "base/compression.h"
 #include "pprof/profile.pb.h"
 #include "profiles/ingest/ingest.h"
+#include "profiles/ingest/jfr.h"
 #include "profiles/query/query.h"
 #include "profiles/store/pprof_append.h"
 #include "profiles/store/segment.h"
@@ -177,6 +180,29 @@ void BM_PprofIngest(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(i), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_PprofIngest)->Unit(benchmark::kMicrosecond);
+
+// JFR → pprof (format=jfr): a real recording named by PROFILES_BENCH_JFR
+// (e.g. made with `java -XX:StartFlightRecording=...`); skipped without one.
+void BM_JfrParse(benchmark::State& state) {
+  const char* path = std::getenv("PROFILES_BENCH_JFR");
+  if (path == nullptr || *path == '\0') {
+    state.SkipWithError("set PROFILES_BENCH_JFR to a .jfr file");
+    return;
+  }
+  std::ifstream in(path, std::ios::binary);
+  const std::string jfr((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t n = 0;
+  for (auto _ : state) {
+    std::vector<JfrProfile> out;
+    JfrOptions o;
+    o.sample_rate = 100;
+    if (!ParseJfr(jfr, "", o, &out).ok()) state.SkipWithError("parse");
+    n += out.size();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(jfr.size()) * state.iterations());
+  state.counters["profiles"] = static_cast<double>(n) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_JfrParse)->Unit(benchmark::kMillisecond);
 
 const OneSegment& HourSegment() {
   static OneSegment* src = [] {

@@ -5,7 +5,8 @@
 //     runs: protobuf decode into an arena, conversion, limits, sampling off)
 //     into the real TraceStore (per-request WAL record + head), per span,
 //     CPU time of the one thread doing it = spans/s per core;
-//   BinaryOtlpHttp: the same requests sent over HTTP to a running sightline
+//   BinaryOtlpHttp / BinaryOtlpGrpc: the same requests sent over HTTP
+//     (POST /v1/traces) or gRPC (TraceService/Export) to a running sightline
 //     binary (SIGHTLINE_BINARY=path; skipped without it) by a load driver;
 //     spans per CPU second of the server process (/proc/<pid>/stat);
 //   TraceById: find-by-id over many cut blocks (bloom + sorted index +
@@ -40,11 +41,13 @@
 
 #include <benchmark/benchmark.h>
 #include <google/protobuf/arena.h>
+#include <grpcpp/grpcpp.h>
 
 #include "blocks/bucket.h"
 #include "io/env.h"
 #include "io/filesystem_object_store.h"
 #include "io/mem_env.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "opentelemetry/proto/trace/v1/trace.pb.h"
 #include "telemetry/metrics.h"
@@ -229,10 +232,13 @@ std::string JsSdkRequest(std::mt19937_64& rng, uint64_t start_ns, int spans = 10
   return req.SerializeAsString();
 }
 
-std::vector<std::string> JsSdkRequests(int n, uint64_t seed) {
+// `spans` per request, 10 spans per trace.
+std::vector<std::string> JsSdkRequests(int n, uint64_t seed, int spans = 100) {
   std::mt19937_64 rng(seed);
   std::vector<std::string> out;
-  for (int i = 0; i < n; ++i) out.push_back(JsSdkRequest(rng, kT0 + i * 1'000'000'000ull));
+  for (int i = 0; i < n; ++i) {
+    out.push_back(JsSdkRequest(rng, kT0 + i * 1'000'000'000ull, spans, std::max(1, spans / 10)));
+  }
   return out;
 }
 
@@ -282,15 +288,29 @@ void BM_OtlpDecodeConvert(benchmark::State& state) {
   o.convert.max_attribute_value_bytes = 2048;
   ingest::TracesReceiver r(&sink, o);
   size_t i = 0;
+  const bool wire = state.range(0) == 1;
   for (auto _ : state) {
     const std::string& body = bodies[i++ % bodies.size()];
     coltrace::ExportTraceServiceResponse resp;
-    benchmark::DoNotOptimize(r.ExportBody("t", body, false, &resp));
+    if (wire) {
+      // What POST /v1/traces does: straight from the bytes (otlp_wire.h).
+      benchmark::DoNotOptimize(r.ExportBody("t", body, false, &resp));
+    } else {
+      // The protobuf way (still gRPC's and OTLP/JSON's): a message in an
+      // arena, then TracesFromOtlp.
+      google::protobuf::ArenaOptions ao;
+      ao.start_block_size = std::clamp<size_t>(body.size() * 4, 4096, 1 << 20);
+      ao.max_block_size = 4 << 20;
+      google::protobuf::Arena arena(ao);
+      auto* msg = google::protobuf::Arena::CreateMessage<coltrace::ExportTraceServiceRequest>(&arena);
+      msg->ParseFromString(body);
+      benchmark::DoNotOptimize(r.Export("t", *msg, body.size(), &resp));
+    }
   }
   state.counters["spans_per_second"] =
       benchmark::Counter(static_cast<double>(sink.spans), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_OtlpDecodeConvert);
+BENCHMARK(BM_OtlpDecodeConvert)->ArgName("wire")->Arg(0)->Arg(1);
 
 // The whole request path into the real store. The head is cut (timing
 // paused) every 100k spans so that it stays the size a 5-minute head of a
@@ -426,7 +446,8 @@ class Conn {
 
 // Starts `binary` with `args` on port 0; returns its pid and HTTP port.
 bool StartServer(const std::string& binary, const std::string& dir,
-                 const std::vector<std::string>& extra, pid_t* pid, int* port) {
+                 const std::vector<std::string>& extra, pid_t* pid, int* port,
+                 int* grpc_port = nullptr) {
   std::string log = dir + "/server.log";
   std::vector<std::string> args = {binary, "--http.listen=127.0.0.1:0", "--grpc.listen=127.0.0.1:0",
                                    "--data.dir=" + dir + "/data"};
@@ -451,6 +472,11 @@ bool StartServer(const std::string& binary, const std::string& dir,
     size_t h = all.find("http=", at);
     size_t colon = all.find(':', h);
     *port = std::atoi(all.c_str() + colon + 1);
+    if (grpc_port != nullptr) {
+      size_t g = all.find("grpc=", at);
+      if (g == std::string::npos) return false;
+      *grpc_port = std::atoi(all.c_str() + all.find(':', g) + 1);
+    }
     return *port > 0;
   }
   return false;
@@ -459,7 +485,9 @@ bool StartServer(const std::string& binary, const std::string& dir,
 // SIGHTLINE_BINARY: the binary; SIGHTLINE_LOAD_SECONDS (10), _CONNECTIONS
 // (4); SIGHTLINE_LOAD_ARGS: extra flags separated by spaces. The server's
 // ingestion rate limit is lifted (--traces.limits.ingestion_rate_limit_bytes=0).
-void BM_BinaryOtlpHttp(benchmark::State& state) {
+// Args: generator (span metrics + service graphs off/on; on is the default
+// config), spans per request.
+void BinaryLoad(benchmark::State& state, bool grpc) {
   const char* bin = std::getenv("SIGHTLINE_BINARY");
   if (bin == nullptr) {
     state.SkipWithError("set SIGHTLINE_BINARY to a sightline binary to run the load driver");
@@ -482,14 +510,21 @@ void BM_BinaryOtlpHttp(benchmark::State& state) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   pid_t pid = 0;
-  int port = 0;
-  if (!StartServer(bin, dir, extra, &pid, &port)) {
+  int port = 0, grpc_port = 0;
+  if (!StartServer(bin, dir, extra, &pid, &port, &grpc_port)) {
     state.SkipWithError("the binary did not start; see its log in the temp dir");
     for (auto _ : state) {
     }
     return;
   }
-  auto bodies = JsSdkRequests(512, 3);
+  // ~25 MB of distinct requests whatever their size.
+  const int spans_per_request = static_cast<int>(state.range(1));
+  auto bodies = JsSdkRequests(std::max(4, 51200 / spans_per_request), 3, spans_per_request);
+  std::vector<coltrace::ExportTraceServiceRequest> messages;
+  if (grpc) {
+    messages.resize(bodies.size());
+    for (size_t i = 0; i < bodies.size(); ++i) messages[i].ParseFromString(bodies[i]);
+  }
   std::atomic<uint64_t> ok{0}, failed{0};
   double cpu0 = 0, cpu1 = 0, wall = 0;
   for (auto _ : state) {
@@ -499,12 +534,34 @@ void BM_BinaryOtlpHttp(benchmark::State& state) {
     std::vector<std::thread> threads;
     for (int c = 0; c < conns; ++c) {
       threads.emplace_back([&, c] {
+        size_t i = static_cast<size_t>(c) * 131;
+        if (grpc) {
+          // A channel per "connection" (distinct channel args: one HTTP/2
+          // connection each), as several exporters would open.
+          grpc::ChannelArguments args;
+          args.SetInt("sightline.bench.conn", c);
+          args.SetMaxSendMessageSize(64 << 20);
+          auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(grpc_port),
+                                                   grpc::InsecureChannelCredentials(), args);
+          auto stub = coltrace::TraceService::NewStub(channel);
+          while (std::chrono::steady_clock::now() < deadline) {
+            grpc::ClientContext ctx;
+            coltrace::ExportTraceServiceResponse resp;
+            grpc::Status st = stub->Export(&ctx, messages[i++ % messages.size()], &resp);
+            if (st.ok()) {
+              ++ok;
+            } else {
+              ++failed;
+              if (st.error_code() == grpc::StatusCode::UNAVAILABLE) return;
+            }
+          }
+          return;
+        }
         Conn conn;
         if (!conn.Connect(port)) {
           ++failed;
           return;
         }
-        size_t i = static_cast<size_t>(c) * 131;
         while (std::chrono::steady_clock::now() < deadline) {
           const std::string& body = bodies[i++ % bodies.size()];
           std::string head = "POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -528,14 +585,32 @@ void BM_BinaryOtlpHttp(benchmark::State& state) {
   int status = 0;
   ::waitpid(pid, &status, 0);
   std::filesystem::remove_all(dir);
-  double spans = static_cast<double>(ok.load()) * 100;
+  double spans = static_cast<double>(ok.load()) * spans_per_request;
   state.counters["spans_acked"] = spans;
   state.counters["requests_failed"] = static_cast<double>(failed.load());
   state.counters["server_cpu_s"] = cpu1 - cpu0;
   state.counters["spans_per_server_cpu_s"] = cpu1 > cpu0 ? spans / (cpu1 - cpu0) : 0;
   state.counters["spans_per_wall_s"] = wall > 0 ? spans / wall : 0;
 }
-BENCHMARK(BM_BinaryOtlpHttp)->ArgName("generator")->Arg(0)->Arg(1)->Iterations(1)->UseRealTime()->Unit(benchmark::kSecond);
+
+void BM_BinaryOtlpHttp(benchmark::State& state) { BinaryLoad(state, /*grpc=*/false); }
+void BM_BinaryOtlpGrpc(benchmark::State& state) { BinaryLoad(state, /*grpc=*/true); }
+
+// spans per request: 100 (the bench's historical size), 512 (the OTel SDKs'
+// BatchSpanProcessor maxExportBatchSize), 8192 (the OTel Collector batch
+// processor's send_batch_size).
+BENCHMARK(BM_BinaryOtlpHttp)
+    ->ArgNames({"generator", "spans"})
+    ->ArgsProduct({{0, 1}, {100, 512, 8192}})
+    ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kSecond);
+BENCHMARK(BM_BinaryOtlpGrpc)
+    ->ArgNames({"generator", "spans"})
+    ->ArgsProduct({{0, 1}, {100, 512, 8192}})
+    ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kSecond);
 
 // Many cut blocks (each one 5-minute cut of a busy tenant, scaled down).
 void BM_TraceById(benchmark::State& state) {

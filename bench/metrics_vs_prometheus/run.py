@@ -6,13 +6,17 @@ One command runs, for each server in turn (never both at once, so that each
 gets the machine's cores):
 
   ingest   fresh data dir, default 2h blocks; `--series` node_exporter-shaped
-           series x `--scrapes` samples 15 s apart (timestamps end "now"),
+           series x `--scrapes` samples `--interval` s apart (default 15;
+           timestamps end "now"),
            sent as fast as the server acknowledges. Server CPU time
            (/proc/<pid>/stat) -> samples/s per core (first scrape = series
            creation reported apart); RSS (VmRSS) after a settle -> bytes per
            active series (total and above the idle process).
   restart  kill -9, start on the same data dir, poll /-/ready (both answer
            it): time from exec to the first 200, and CPU and RSS at ready.
+  restart  (with --restart-from=DIR, the --work dir of an earlier --keep
+           run) restart only, on a copy of DIR/<server>-ingest: time to
+           ready, CPU and RSS; repeatable without re-ingesting.
   blocks   fresh data dir, 5-minute blocks (Prometheus: the hidden
            --storage.tsdb.{min,max}-block-duration; Sightline:
            metrics.tsdb.block_duration), `--block-series` series x
@@ -152,6 +156,7 @@ class Server:
 def run_driver(args, server, series, scrapes, start_ms, name):
     cmd = [args.driver, f"--url={server.write_url}", f"--pid={server.proc.pid}",
            f"--series={series}", f"--scrapes={scrapes}", f"--start-ms={start_ms}",
+           f"--interval-ms={args.interval * 1000}",
            f"--batch={args.batch}", f"--conns={args.conns}", f"--name={name}"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode not in (0, 1) or not r.stdout.strip():
@@ -167,9 +172,9 @@ def dir_bytes(d):
     return n
 
 
-def start_ms_for(scrapes):
+def start_ms_for(scrapes, interval_s=15):
     # Timestamps end about now, on a whole second.
-    return (int(time.time() * 1000) - scrapes * 15000) // 1000 * 1000
+    return (int(time.time() * 1000) - scrapes * interval_s * 1000) // 1000 * 1000
 
 
 def phase_ingest_restart(args, kind, binary, work):
@@ -179,7 +184,7 @@ def phase_ingest_restart(args, kind, binary, work):
     res = {"start_empty_s": s.start()}
     time.sleep(2)
     res["idle_rss_kb"] = proc_kb(s.proc.pid, "VmRSS:")
-    d = run_driver(args, s, args.series, args.scrapes, start_ms_for(args.scrapes), kind)
+    d = run_driver(args, s, args.series, args.scrapes, start_ms_for(args.scrapes, args.interval), kind)
     res["driver"] = d
     time.sleep(args.settle)
     rss = proc_kb(s.proc.pid, "VmRSS:")
@@ -201,13 +206,30 @@ def phase_ingest_restart(args, kind, binary, work):
     return res
 
 
+def phase_restart_from(args, kind, binary, work):
+    """Restart only: a copy of --restart-from=<dir>/<kind>-ingest (a data dir
+    kept by an earlier --keep run), then exec and time to /-/ready."""
+    src = os.path.join(args.restart_from, f"{kind}-ingest")
+    data = os.path.join(work, f"{kind}-restart")
+    shutil.rmtree(data, ignore_errors=True)
+    subprocess.run(["cp", "-a", src, data], check=True)
+    s = Server(kind, binary, data, log=os.path.join(work, f"{kind}-restart.log"))
+    res = {"from": src, "restart_s": s.start()}
+    res["restart_cpu_s"] = proc_cpu(s.proc.pid)
+    time.sleep(1)
+    res["restart_rss_kb"] = proc_kb(s.proc.pid, "VmRSS:")
+    s.kill9()
+    shutil.rmtree(data, ignore_errors=True)
+    return res
+
+
 def phase_blocks(args, kind, binary, work):
     data = os.path.join(work, f"{kind}-blocks")
     os.makedirs(data)
     s = Server(kind, binary, data, block="5m", log=os.path.join(work, f"{kind}-blocks.log"))
     s.start()
     d = run_driver(args, s, args.block_series, args.block_scrapes,
-                   start_ms_for(args.block_scrapes), kind + "-blocks")
+                   start_ms_for(args.block_scrapes, args.interval), kind + "-blocks")
     # The head keeps >= 1.5 block ranges; everything older is cut. Wait for
     # the cuts to settle (Prometheus also compacts on a 1-minute timer).
     deadline = time.monotonic() + args.block_wait
@@ -291,6 +313,9 @@ def main():
                     default=os.path.join(ROOT, "build/h-mperf-rel/bench/metrics_vs_prometheus"))
     ap.add_argument("--series", type=int, default=100000)
     ap.add_argument("--scrapes", type=int, default=480, help="480 = 2 h at 15 s")
+    ap.add_argument("--interval", type=int, default=15,
+                    help="seconds between a series' samples (60 with --scrapes=120: 2 h, "
+                         "one full 120-sample chunk per series)")
     ap.add_argument("--block-series", type=int, default=20000)
     ap.add_argument("--block-scrapes", type=int, default=120, help="120 = 30 min at 15 s")
     ap.add_argument("--block-wait", type=float, default=240)
@@ -301,7 +326,12 @@ def main():
     ap.add_argument("--phases", default="ingest,blocks")
     ap.add_argument("--work", default="")
     ap.add_argument("--keep", action="store_true", help="keep the data dirs")
+    ap.add_argument("--restart-from", default="",
+                    help="with --phases restart: the --work dir of an earlier --keep run; "
+                         "restarts each server on a copy of its kept data dir")
     args = ap.parse_args()
+    if "restart" in args.phases.split(",") and not args.restart_from:
+        ap.error("--phases restart needs --restart-from")
 
     work = args.work or tempfile.mkdtemp(prefix="metrics_vs_prometheus.")
     os.makedirs(work, exist_ok=True)
@@ -313,6 +343,9 @@ def main():
         if "ingest" in args.phases:
             results[kind]["ingest"] = phase_ingest_restart(args, kind, binaries[kind], work)
             print(f"# {kind} ingest: {json.dumps(results[kind]['ingest'])}", file=sys.stderr)
+        if "restart" in args.phases.split(","):
+            results[kind]["restart"] = phase_restart_from(args, kind, binaries[kind], work)
+            print(f"# {kind} restart: {json.dumps(results[kind]['restart'])}", file=sys.stderr)
         if "blocks" in args.phases:
             results[kind]["blocks"] = phase_blocks(args, kind, binaries[kind], work)
             print(f"# {kind} blocks: {json.dumps(results[kind]['blocks'])}", file=sys.stderr)

@@ -174,6 +174,14 @@ void App::RegisterModules() {
                      .is_role = false,
                      .start = [this] { return profiles_->StartScraper(); },
                      .stop = nullptr});  // stopped by profiles-ingester
+  // The agent role's pprof scrape (DESIGN.md: Pyroscope's agent): into the
+  // local profiles ingester when this process runs one (deps adjusted
+  // below), else pushed to profiles.remote_write.url.
+  modules_.Register({.name = "profiles-agent",
+                     .deps = {"server"},
+                     .is_role = false,
+                     .start = [this] { return profiles_->StartScraper(); },
+                     .stop = [this] { profiles_->Stop(); }});
 
   // Roles from DESIGN.md §1: a role is the union of the signals' modules for
   // it.
@@ -182,6 +190,7 @@ void App::RegisterModules() {
       {"ingester", {"profiles-ingester", "traces-ingester", "metrics-ingester", "logs-ingester"}},
       {"querier", {"profiles-querier", "traces-querier", "metrics-querier", "logs-querier"}},
       {"scraper", {"metrics-scraper", "profiles-scraper"}},
+      {"agent", {"profiles-agent"}},
       {"store-gateway", {"metrics-store-gateway"}},
   };
   for (const char* role : {"distributor", "ingester", "querier", "query-frontend",
@@ -201,6 +210,16 @@ void App::RegisterModules() {
   modules_.RegisterGroup("write", {"distributor", "ingester"});
   modules_.RegisterGroup("read", {"query-frontend", "querier"});
   modules_.RegisterGroup("backend", {"compactor", "store-gateway", "ruler"});
+  // With a local profiles ingester in this process (e.g. --target=all or
+  // agent,ingester) the agent scrapes into it, so it starts after it.
+  if (auto order = modules_.Resolve(cfg_.target);
+      order.ok() && std::find(order->begin(), order->end(), "profiles-ingester") != order->end()) {
+    modules_.Register({.name = "profiles-agent",
+                       .deps = {"server", "profiles-ingester"},
+                       .is_role = false,
+                       .start = [this] { return profiles_->StartScraper(); },
+                       .stop = nullptr});  // stopped by profiles-ingester
+  }
 }
 
 Status App::Reload() {
@@ -346,6 +365,10 @@ Status App::Start() {
   h.request_timeout = cfg_.http.request_timeout;
   h.idle_timeout = cfg_.http.idle_timeout;
   h.multitenancy = cfg_.multitenancy_enabled;
+  // gRPC clients may dial the HTTP port too (Grafana's Tempo streaming
+  // queries do, as Tempo's stream_over_http_enabled allows): connections
+  // that open with the HTTP/2 preface go to the gRPC server.
+  h.on_h2c_connection = [grpc = grpc_.get()](int fd) { grpc->AdoptConnection(fd); };
   auto http = net::HttpServer::Start(h, router_.get(), &registry());
   if (!http.ok()) {
     modules_.StopAll();

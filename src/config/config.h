@@ -109,6 +109,9 @@ struct LogsConfig {
   // Loki's compactor retention_period: blocks whose newest entry is older
   // are deleted from the object store and local disk (0: kept forever).
   std::chrono::milliseconds retention_period{0};
+  // Loki's compactor retention_delete_delay: blocks past retention are
+  // hidden from queries at once and deleted this much later.
+  std::chrono::milliseconds retention_delete_delay{2 * 3600 * 1000};
   // Query limits.
   int max_entries_limit_per_query = 5000;
   int max_query_series = 500;
@@ -164,6 +167,8 @@ struct ProfilesConfig {
   std::chrono::milliseconds ship_interval{30 * 1000};
   std::chrono::milliseconds retention{7ll * 24 * 3600 * 1000};  // the seed's profiles tier
   std::chrono::milliseconds local_retention{2 * 3600 * 1000};
+  // Object-store blocks kept decoded in memory between queries (LRU).
+  uint64_t remote_block_cache_bytes = 512ull << 20;
   // Flame graph nodes when a query does not say (Grafana sends max_nodes).
   int max_nodes_default = 16384;
   // Sightline profiling itself (the CPU profiler behind /debug/pprof/profile)
@@ -176,6 +181,15 @@ struct ProfilesConfig {
   int self_profile_hz = 100;
   std::chrono::milliseconds self_profile_first_after{5 * 1000};
   std::string self_profile_tenant = "self";
+  // Where the agent role sends what it scrapes when this process runs no
+  // profiles ingester: a Sightline or Pyroscope base URL (Push API), with a
+  // bounded queue and retries with exponential backoff.
+  std::string remote_write_url;
+  int remote_write_queue_capacity = 256;  // profiles; the oldest is dropped when full
+  int remote_write_max_retries = 10;
+  std::chrono::milliseconds remote_write_min_backoff{100};
+  std::chrono::milliseconds remote_write_max_backoff{10 * 1000};
+  std::chrono::milliseconds remote_write_timeout{10 * 1000};
 };
 
 struct Config {

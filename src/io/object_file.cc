@@ -71,6 +71,11 @@ void PageCache::EvictLocked() {
   }
 }
 
+bool PageCache::Contains(const std::string& key) const {
+  std::lock_guard<std::mutex> l(mu_);
+  return index_.count(key) != 0;
+}
+
 void PageCache::NoteFetched(uint64_t bytes) { fetched_total_->Inc(static_cast<double>(bytes)); }
 
 uint64_t PageCache::size_bytes() const {
@@ -92,6 +97,10 @@ uint64_t PageCache::hits() const {
 
 namespace {
 
+std::string PagePrefix(const ObjectStore& store, const std::string& key) {
+  return store.Describe() + '\n' + key + '\n';
+}
+
 class ObjectFile final : public RandomAccessFile {
  public:
   ObjectFile(ObjectStore* store, std::string key, PageCache* cache, uint64_t size)
@@ -99,7 +108,7 @@ class ObjectFile final : public RandomAccessFile {
         key_(std::move(key)),
         cache_(cache),
         size_(size),
-        cache_prefix_(store->Describe() + '\n' + key_ + '\n') {}
+        cache_prefix_(PagePrefix(*store, key_)) {}
 
   uint64_t Size() const override { return size_; }
 
@@ -188,6 +197,59 @@ Result<std::unique_ptr<RandomAccessFile>> OpenObjectFile(ObjectStore* store, std
   }
   return std::unique_ptr<RandomAccessFile>(
       std::make_unique<ObjectFile>(store, std::move(key), cache, *size));
+}
+
+Result<PrefetchStats> PrefetchObjectRanges(ObjectStore* store, const std::string& key,
+                                           PageCache* cache, uint64_t size,
+                                           std::vector<std::pair<uint64_t, uint64_t>> ranges,
+                                           uint64_t max_gap) {
+  PrefetchStats stats;
+  if (cache == nullptr || cache->capacity_bytes() == 0 || size == 0) return stats;
+  const uint64_t ps = cache->page_size();
+  const std::string prefix = PagePrefix(*store, key);
+  auto page_key = [&](uint64_t p) { return prefix + std::to_string(p); };
+  // Missing pages, sorted and unique.
+  std::vector<uint64_t> pages;
+  for (auto [off, len] : ranges) {
+    if (off >= size || len == 0) continue;
+    const uint64_t end = std::min(size, off + len);
+    for (uint64_t p = off / ps; p <= (end - 1) / ps; ++p) pages.push_back(p);
+  }
+  std::sort(pages.begin(), pages.end());
+  pages.erase(std::unique(pages.begin(), pages.end()), pages.end());
+  std::erase_if(pages, [&](uint64_t p) { return cache->Contains(page_key(p)); });
+  if (pages.empty()) return stats;
+  // Runs of pages whose gaps are at most max_gap.
+  std::vector<std::pair<uint64_t, uint64_t>> runs;  // first, last page
+  for (uint64_t p : pages) {
+    if (!runs.empty() && (p - runs.back().second - 1) * ps <= max_gap) {
+      runs.back().second = p;
+    } else {
+      runs.emplace_back(p, p);
+    }
+  }
+  uint64_t total = 0;
+  for (auto [first, last] : runs) total += (last - first + 1) * ps;
+  if (total > cache->capacity_bytes() / 2) return stats;
+  for (auto [first, last] : runs) {
+    const uint64_t start = first * ps;
+    const uint64_t end = std::min(size, (last + 1) * ps);
+    SL_ASSIGN_OR_RETURN(std::string data, store->GetRange(key, start, end - start));
+    ++stats.requests;
+    stats.bytes += data.size();
+    cache->NoteFetched(data.size());
+    if (data.size() != end - start) {
+      return DataLossError("object " + key + ": read of " + std::to_string(end - start) +
+                           " bytes at " + std::to_string(start) + " returned " +
+                           std::to_string(data.size()));
+    }
+    for (uint64_t p = first; p <= last; ++p) {
+      const uint64_t off = (p - first) * ps;
+      cache->Insert(page_key(p), std::make_shared<const std::string>(
+                                     data.substr(off, std::min<uint64_t>(ps, data.size() - off))));
+    }
+  }
+  return stats;
 }
 
 }  // namespace sightline::io

@@ -12,6 +12,9 @@
 // never change once its meta.json exists), so cached pages never go stale.
 // Pages are keyed by the store's Describe(), the key and the page index.
 //
+// PrefetchObjectRanges() fills the cache ahead of many small reads (e.g. the
+// chunks one query needs) with few coalesced GetRanges.
+//
 // Metrics (on the registry given to the PageCache):
 //   sightline_object_page_cache_requests_total  pages asked for
 //   sightline_object_page_cache_hits_total      pages found in the cache
@@ -36,6 +39,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "base/status.h"
 #include "io/env.h"
@@ -78,6 +83,8 @@ class PageCache {
   // recently used pages beyond the capacity. A page larger than the whole
   // capacity is not kept.
   void Insert(const std::string& key, std::shared_ptr<const std::string> page);
+  // Whether `key` is cached (not counted as a request; no LRU update).
+  bool Contains(const std::string& key) const;
   // Counts bytes read from a store on behalf of this cache.
   void NoteFetched(uint64_t bytes);
 
@@ -113,5 +120,25 @@ class PageCache {
 Result<std::unique_ptr<RandomAccessFile>> OpenObjectFile(ObjectStore* store, std::string key,
                                                          PageCache* cache,
                                                          std::optional<uint64_t> size = {});
+
+// What PrefetchObjectRanges did.
+struct PrefetchStats {
+  uint64_t requests = 0;  // GetRange calls
+  uint64_t bytes = 0;     // bytes fetched
+};
+
+// Fills `cache` with the pages of object `key` (of `size` bytes) that cover
+// `ranges` ([offset, offset + length) pairs, any order, clamped to the
+// object) and are not cached yet, so that later Reads of an object file
+// opened on the same store, key and cache find them. Missing pages closer
+// than `max_gap` bytes are fetched with one GetRange (Thanos coalesces
+// chunk reads the same way; the pages in a gap are fetched and cached
+// too). Nothing is fetched when `cache` is null or disabled, or when the
+// pages to fetch would exceed half its capacity (they would evict each
+// other before being read). Errors: the store's, DataLoss on a short read.
+Result<PrefetchStats> PrefetchObjectRanges(ObjectStore* store, const std::string& key,
+                                           PageCache* cache, uint64_t size,
+                                           std::vector<std::pair<uint64_t, uint64_t>> ranges,
+                                           uint64_t max_gap = 512 * 1024);
 
 }  // namespace sightline::io

@@ -3,6 +3,8 @@
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server_posix.h>
+#include <unistd.h>
 
 #include <mutex>
 
@@ -36,6 +38,9 @@ void GrpcServer::RegisterService(grpc::Service* service, std::string health_name
 }
 
 Status GrpcServer::Start() {
+  // AdoptConnection may run on another thread as soon as the HTTP server
+  // listens; it reads server_ under the same lock.
+  std::lock_guard lock(stop_mu_);
   if (server_ != nullptr || stopped_) return FailedPreconditionError("gRPC server already started");
   EnableHealthOnce();
   std::string listen = NormalizeListen(options_.listen);
@@ -71,6 +76,15 @@ Status GrpcServer::Start() {
 }
 
 std::string GrpcServer::bound_address() const { return bound_address_; }
+
+void GrpcServer::AdoptConnection(int fd) {
+  std::lock_guard lock(stop_mu_);
+  if (server_ == nullptr || stopped_) {
+    ::close(fd);
+    return;
+  }
+  grpc::AddInsecureChannelFromFd(server_.get(), fd);
+}
 
 void GrpcServer::Stop(std::chrono::milliseconds drain) {
   std::lock_guard lock(stop_mu_);

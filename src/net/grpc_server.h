@@ -11,7 +11,7 @@
 // service headers and net/grpc_status.h in their own .cc files.
 //
 // Thread-safety: RegisterService and Start from one thread, before serving;
-// bound_address and Stop from any thread; Stop is idempotent.
+// bound_address, AdoptConnection and Stop from any thread; Stop is idempotent.
 #pragma once
 
 #include <chrono>
@@ -59,6 +59,13 @@ class GrpcServer {
 
   // "host:port" with the port actually bound; "" before Start().
   std::string bound_address() const;
+
+  // Serves gRPC (plaintext HTTP/2, "h2c") on an already accepted TCP
+  // connection, e.g. one the HTTP server recognized by its HTTP/2 preface
+  // (HttpServerOptions::on_h2c_connection). Takes ownership of `fd`: it is
+  // closed here when the server is not running (before Start, after Stop).
+  // The bytes the peer sent must still be unread. Any thread.
+  void AdoptConnection(int fd);
 
   // Marks health NOT_SERVING, stops accepting calls, lets calls in progress
   // run for up to `drain`, then cancels them and returns.

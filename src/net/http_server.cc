@@ -11,8 +11,13 @@
 #include <boost/beast/websocket.hpp>
 // clang-format on
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
@@ -1093,6 +1098,88 @@ class Session : public std::enable_shared_from_this<Session> {
   std::array<char, 16384> drain_;
 };
 
+// A new connection when HttpServerOptions::on_h2c_connection is set: waits
+// for its first bytes, peeks at them (MSG_PEEK, nothing is consumed), hands
+// an HTTP/2 prefaced connection to the callback and anything else to a
+// Session. Strand only.
+class H2cSniffer : public std::enable_shared_from_this<H2cSniffer> {
+ public:
+  H2cSniffer(HttpServer::Impl* server, tcp::socket socket)
+      : server_(server),
+        socket_(std::move(socket)),
+        poll_(socket_.get_executor()),
+        deadline_(socket_.get_executor()) {}
+
+  void Start() {
+    // A peer that sends nothing is dropped after read_header_timeout, as an
+    // HTTP connection would be.
+    deadline_.expires_after(server_->options().read_header_timeout);
+    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->Close();
+    });
+    Wait();
+  }
+
+ private:
+  void Wait() {
+    socket_.async_wait(tcp::socket::wait_read,
+                       [self = shared_from_this()](beast::error_code ec) { self->OnReadable(ec); });
+  }
+
+  static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+  void OnReadable(beast::error_code ec) {
+    if (ec || server_->stopping()) return Close();
+    std::array<char, kPreface.size()> buf;
+    ssize_t n = ::recv(socket_.native_handle(), buf.data(), buf.size(), MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return Wait();
+    if (n <= 0) return Close();  // closed before sending anything, or broken
+    std::string_view got(buf.data(), static_cast<size_t>(n));
+    if (got != kPreface.substr(0, got.size())) {
+      deadline_.cancel();
+      std::make_shared<Session>(server_, std::move(socket_))->Start();
+      return;
+    }
+    if (got.size() == kPreface.size()) return HandOver();
+    // A prefix of the preface so far (or an HTTP/1.1 "P..." method): the
+    // rest is on its way. The socket stays readable, so poll briefly until
+    // it comes or the deadline closes the socket.
+    poll_.expires_after(std::chrono::milliseconds(2));
+    poll_.async_wait([self = shared_from_this()](beast::error_code e) {
+      if (e) return;
+      self->OnReadable({});
+    });
+  }
+
+  void HandOver() {
+    // release(), not dup() + close(): Asio must take the fd out of its epoll
+    // set, which it skips when closing (the kernel would do it, but not
+    // while a dup keeps the file open).
+    beast::error_code ec;
+    int fd = socket_.release(ec);
+    Close();
+    if (ec || fd < 0) {
+      log::Warn("h2c connection: cannot take the socket over", {{"err", ec.message()}});
+      return;
+    }
+    int flags = ::fcntl(fd, F_GETFL, 0);
+    if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    server_->options().on_h2c_connection(fd);
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    poll_.cancel();
+    deadline_.cancel();
+    socket_.close(ignored);
+  }
+
+  HttpServer::Impl* server_;
+  tcp::socket socket_;
+  asio::steady_timer poll_;
+  asio::steady_timer deadline_;
+};
+
 void HttpServer::Impl::Accept() {
   acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
@@ -1113,7 +1200,11 @@ void HttpServer::Impl::Accept() {
     }
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    std::make_shared<Session>(this, std::move(socket))->Start();
+    if (options_.on_h2c_connection) {
+      std::make_shared<H2cSniffer>(this, std::move(socket))->Start();
+    } else {
+      std::make_shared<Session>(this, std::move(socket))->Start();
+    }
     Accept();
   });
 }

@@ -42,6 +42,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -87,6 +88,14 @@ struct HttpServerOptions {
   size_t websocket_max_queued_bytes = size_t{16} << 20;
   // Open WebSocket connections, over all routes (more: 503 to the upgrade).
   int max_websockets = 1024;
+  // Plaintext HTTP/2 ("h2c", what gRPC clients speak) on the HTTP port: when
+  // set, the first bytes of each new connection are peeked (not consumed);
+  // a connection that opens with the HTTP/2 client preface
+  // "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" is handed to this callback, which
+  // then owns the fd (e.g. GrpcServer::AdoptConnection). Everything else is
+  // served as HTTP/1.1. Called on an I/O thread; must not block. Unset: no
+  // peeking, every connection is HTTP/1.1.
+  std::function<void(int fd)> on_h2c_connection;
 };
 
 class HttpServer {

@@ -52,6 +52,55 @@ TEST(ObjectFileTest, ReadsAnyRangeAcrossPages) {
   EXPECT_EQ(past.status().code(), StatusCode::kOutOfRange);
 }
 
+TEST(ObjectFileTest, PrefetchCoalescesRangesAndLaterReadsHitTheCache) {
+  MemoryObjectStore mem;
+  FaultyObjectStore store(&mem);
+  const std::string data = Pattern(100 * 512);  // 100 pages of 512
+  ASSERT_TRUE(mem.Put("seg", data).ok());
+  telemetry::Registry reg;
+  PageCache cache(Opts(&reg, 1 << 20));
+  // Pages 1, 2 (a range across them), 5, 60 and 99 (clamped at the end).
+  std::vector<std::pair<uint64_t, uint64_t>> ranges = {
+      {700, 400}, {5 * 512 + 10, 20}, {60 * 512, 1}, {99 * 512 + 500, 1000}, {60 * 512 + 3, 2}};
+  auto st = PrefetchObjectRanges(&store, "seg", &cache, data.size(), ranges, /*max_gap=*/1024);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  // Runs: pages 1-5 (gaps of 2 pages <= 1024 bytes), 60, 99.
+  EXPECT_EQ(st->requests, 3u);
+  EXPECT_EQ(store.calls(kFaultGetRange), 3u);
+  EXPECT_EQ(st->bytes, 5u * 512 + 512 + 512);
+  EXPECT_EQ(cache.pages(), 7u);
+  // Reads through an object file on the same store and cache: no request.
+  auto f = OpenObjectFile(&store, "seg", &cache, data.size());
+  ASSERT_TRUE(f.ok());
+  std::string scratch;
+  for (auto [off, n] : ranges) {
+    auto r = (*f)->Read(off, n, &scratch);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(std::string(*r), data.substr(off, std::min<uint64_t>(n, data.size() - off)));
+  }
+  EXPECT_EQ(store.calls(kFaultGetRange), 3u);
+  // Already cached: nothing fetched. No gap allowed: one request per page.
+  EXPECT_EQ(PrefetchObjectRanges(&store, "seg", &cache, data.size(), ranges, 1024)->requests, 0u);
+  PageCache other(Opts(&reg, 1 << 20));
+  EXPECT_EQ(PrefetchObjectRanges(&store, "seg", &other, data.size(), ranges, 0)->requests, 4u);
+  // More than half the cache: skipped; no cache: nothing; errors surface.
+  PageCache small(Opts(&reg, 4 * 512));
+  EXPECT_EQ(PrefetchObjectRanges(&store, "seg", &small, data.size(), ranges, 1024)->requests, 0u);
+  EXPECT_EQ(PrefetchObjectRanges(&store, "seg", nullptr, data.size(), ranges)->requests, 0u);
+  PageCache third(Opts(&reg, 1 << 20));
+  store.FailNext(kFaultGetRange, 1, StatusCode::kPermissionDenied);
+  EXPECT_EQ(PrefetchObjectRanges(&store, "seg", &third, data.size(), ranges).status().code(),
+            StatusCode::kPermissionDenied);
+  // An object shorter than promised: an error (the store's, or DataLoss).
+  EXPECT_FALSE(
+      PrefetchObjectRanges(&store, "seg", &third, data.size() + 4096, {{data.size(), 10}}).ok());
+  EXPECT_EQ(
+      PrefetchObjectRanges(&store, "seg", &third, data.size() + 4096, {{data.size() - 10, 20}})
+          .status()
+          .code(),
+      StatusCode::kDataLoss);
+}
+
 TEST(ObjectFileTest, CacheAccountsHitsAndBytesAndEvicts) {
   MemoryObjectStore store;
   const std::string data = Pattern(4096);  // 8 pages of 512

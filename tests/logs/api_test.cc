@@ -6,6 +6,9 @@
 #include <simdjson.h>
 
 #include <chrono>
+#include <random>
+#include <set>
+#include <re2/re2.h>
 
 #include "harness/harness.h"
 #include "logs/api/loki_api.h"
@@ -227,6 +230,80 @@ TEST(LokiTime, Parsing) {
   EXPECT_EQ(*ParseLokiStep("15000ms"), 15ll * 1'000'000'000);
   EXPECT_EQ(*ParseLokiStep("1.5"), 1'500'000'000);
   EXPECT_FALSE(ParseLokiStep("0").ok());
+}
+
+// Line filters through the engine over the store's blocks (whole-column
+// Vectorscan scan, memmem, RE2) and over the head select exactly the lines
+// a brute-force RE2/memmem pass selects.
+TEST_F(LokiApiTest, LineFiltersOverBlocksMatchBruteForce) {
+  static const char* words[] = {"error", "Error", "warn", "status=503", "status=200",
+                                "user_bob@x", "timed out", "ok", "caf\xc3\xa9", "GET", "K",
+                                "\xe2\x84\xaa", "id=4bf92f3577b34da6a3ce929d0e0e4736", "x"};
+  std::mt19937_64 rng(7);
+  std::vector<std::string> lines;
+  std::vector<PushStream> in(1);
+  in[0].labels = Labels::FromStrings({"app", "f"});
+  for (int i = 0; i < 3000; ++i) {
+    std::string l;
+    for (int k = rng() % 6; k > 0; --k) l += std::string(words[rng() % std::size(words)]) + " ";
+    lines.push_back(l);
+    in[0].entries.push_back({t_ - 1'000'000'000ll + i, l, {}});
+  }
+  AppendResult ar;
+  ASSERT_TRUE(store_->Append("anonymous", in, &ar).ok());
+  ASSERT_TRUE(store_->CutAll().ok());
+  // A few more in the head.
+  std::vector<PushStream> head(1);
+  head[0].labels = in[0].labels;
+  for (int i = 0; i < 50; ++i) {
+    lines.push_back(lines[i]);
+    head[0].entries.push_back({t_ + i, lines[i], {}});
+  }
+  ASSERT_TRUE(store_->Append("anonymous", head, &ar).ok());
+  struct Case {
+    std::string filter;
+    std::vector<std::string> lits, res;
+    bool negative = false;
+  };
+  std::vector<Case> cases = {
+      {R"(|= "timed out" or "status=503")", {"timed out", "status=503"}, {}},
+      {R"(|~ "(?i)error|warn")", {}, {"(?i)error|warn"}},
+      {R"(|~ "status=5\\d\\d")", {}, {"status=5\\d\\d"}},
+      {R"(|~ "user_[a-z]+@")", {}, {"user_[a-z]+@"}},
+      {R"(|~ "(?i)k")", {}, {"(?i)k"}},
+      {R"(|~ "caf.")", {}, {"caf."}},
+      {R"(!~ "(?i)error|warn")", {}, {"(?i)error|warn"}, true},
+      {R"(!= "ok" or "GET")", {"ok", "GET"}, {}, true},
+      {R"(|= "4bf92f3577b34da6a3ce929d0e0e4736")", {"4bf92f3577b34da6a3ce929d0e0e4736"}, {}},
+  };
+  logql::Engine engine;
+  auto q = store_->Querier("anonymous");
+  ASSERT_TRUE(q.ok());
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.filter);
+    std::multiset<std::string> want;
+    for (const auto& l : lines) {
+      bool any = false;
+      for (const auto& lit : c.lits) any |= l.find(lit) != std::string::npos;
+      for (const auto& re : c.res) any |= re2::RE2::PartialMatch(l, re2::RE2(re));
+      if (any != c.negative) want.insert(l);
+    }
+    logql::QueryParams qp;
+    qp.query = R"({app="f"} )" + c.filter;
+    qp.start_ns = t_ - 3'600'000'000'000ll;
+    qp.end_ns = t_ + 60'000'000'000ll;
+    qp.step_ns = 0;
+    qp.limit = 5000;
+    auto r = engine.Exec(**q, qp);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    std::multiset<std::string> got;
+    for (const auto& st : r->streams) {
+      for (const auto& e : st.entries) got.insert(e.line);
+    }
+    EXPECT_EQ(got.size(), want.size());
+    EXPECT_TRUE(got == want);
+    EXPECT_FALSE(want.empty());
+  }
 }
 
 }  // namespace

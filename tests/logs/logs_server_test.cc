@@ -406,6 +406,62 @@ TEST_F(LogsServer, PerTenantOverridesGiveTenantsDifferentAnswers) {
   EXPECT_NE((*proc)->Output().find("bad.yaml:4"), std::string::npos) << (*proc)->Output();
 }
 
+// The store's own limits per tenant: logs.limits.max_streams_per_tenant and
+// out_of_order_window from overrides, each tenant answered by its own.
+TEST_F(LogsServer, PerTenantStreamLimitAndOutOfOrderWindow) {
+  th::TempDir dir;
+  std::string cfg = dir.Join("sightline.yaml");
+  th::WriteFile(cfg, R"(logs:
+  limits:
+    max_streams_per_tenant: 3
+    out_of_order_window: 1h
+overrides:
+  team-a:
+    logs:
+      limits:
+        max_streams_per_tenant: 1
+        out_of_order_window: 1m
+)");
+  StartServer({"--config.file=" + cfg, "--multitenancy.enabled=true"});
+  const int64_t t = NowNs();
+  auto push = [&](const std::string& tenant, const std::string& app, int64_t ts,
+                  const std::string& line) {
+    return th::HttpPost(url_ + "/loki/api/v1/push",
+                        PushJson(R"({"app":")" + app + R"("})", ts, line),
+                        {"Content-Type: application/json", "X-Scope-OrgID: " + tenant});
+  };
+  // Streams: team-a may have 1, team-b the base 3.
+  EXPECT_EQ(push("team-a", "s1", t, "a1").status, 204);
+  auto a2 = push("team-a", "s2", t, "a2");
+  EXPECT_NE(a2.status, 204) << a2.body;
+  EXPECT_NE(a2.body.find("Maximum active stream limit exceeded"), std::string::npos) << a2.body;
+  for (const char* app : {"s1", "s2", "s3"}) EXPECT_EQ(push("team-b", app, t, "b").status, 204);
+  auto b4 = push("team-b", "s4", t, "b4");
+  EXPECT_NE(b4.status, 204) << b4.body;
+  EXPECT_NE(b4.body.find("Maximum active stream limit exceeded"), std::string::npos) << b4.body;
+  // Out of order: 10 minutes behind the newest entry is too far for team-a
+  // (1m), fine for team-b (1h).
+  const int64_t behind = t - 10ll * 60 * 1'000'000'000;
+  auto ao = push("team-a", "s1", behind, "late-a");
+  EXPECT_EQ(ao.status, 400) << ao.body;
+  EXPECT_NE(ao.body.find("entry too far behind"), std::string::npos) << ao.body;
+  EXPECT_EQ(push("team-b", "s1", behind, "late-b").status, 204);
+  auto lines = [&](const std::string& tenant) {
+    auto r = th::HttpGet(url_ + "/loki/api/v1/query_range?query=" + Enc(R"({app=~"s.+"})") +
+                             "&start=" + std::to_string(t - 3600ll * 1'000'000'000) + "&end=" +
+                             std::to_string(t + 1'000'000'000) + "&limit=100",
+                         {"X-Scope-OrgID: " + tenant});
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.body;
+  };
+  std::string la = lines("team-a"), lb = lines("team-b");
+  EXPECT_NE(la.find("\"a1\""), std::string::npos) << la;
+  EXPECT_EQ(la.find("a2"), std::string::npos) << la;
+  EXPECT_EQ(la.find("late-a"), std::string::npos) << la;
+  EXPECT_NE(lb.find("late-b"), std::string::npos) << lb;
+  EXPECT_EQ(lb.find("b4"), std::string::npos) << lb;
+}
+
 // Live tailing through the binary, as Grafana's Live mode does it, with
 // the per-tenant max_concurrent_tail_requests from overrides.
 TEST_F(LogsServer, LiveTailThroughTheBinaryWithPerTenantTailLimit) {

@@ -542,12 +542,108 @@ TEST(Store, LazyIteratorOrderHintsAndLimit) {
   EXPECT_EQ(last[0].first, want.back().first);
 }
 
+// `|= "<32 hex>"` through the trace index (SelectLogsParams::line_trace_id):
+// the chunks that mention the id free-standing or inside a longer hex run
+// are read, the others skipped, and the answer is the brute-force one.
+TEST(Store, LineTraceIdHintUsesTheIndexWithoutChangingTheAnswer) {
+  testing::TempDir dir;
+  auto o = Opts(dir.path());
+  o.block.chunk_block_bytes = 256;  // a few entries per chunk block
+  o.out_of_order_window_ns = 1ll << 62;
+  auto s = LogStore::Open(o);
+  ASSERT_TRUE(s.ok());
+  int64_t t0 = Now();
+  const std::string id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  std::vector<PushStream> in;
+  in.push_back(Stream(Labels::FromStrings({"app", "a"}), {}));
+  for (int i = 0; i < 400; ++i) {
+    std::string line = "filler line " + std::to_string(i) + " with some padding text";
+    if (i == 17) line = "GET /x traceparent=00-" + id + "-00f067aa0ba902b7-01";
+    if (i == 230) line = "sha=deadbeef" + id + "cafe inside a longer run";
+    if (i == 300) line = "upper " + std::string("4BF92F3577B34DA6A3CE929D0E0E4736");
+    in[0].entries.push_back({t0 + i, line, {}});
+  }
+  AppendResult r;
+  ASSERT_TRUE((*s)->Append("t", in, &r).ok());
+  ASSERT_TRUE((*s)->CutAll().ok());
+  auto q = (*s)->Querier("t");
+  SelectLogsParams p;
+  p.matchers = {Eq("app", "a")};
+  p.start_ns = t0;
+  p.end_ns = t0 + 1000;
+  p.line_contains = {id};
+  auto brute = Select(**q, p);
+  ASSERT_EQ(brute.size(), 2u);
+  EXPECT_EQ(brute[0].first, t0 + 17);
+  EXPECT_EQ(brute[1].first, t0 + 230);
+  // Without line_contains the hint alone narrows to the candidate chunks:
+  // far fewer entries than the 400, yet every matching line is there.
+  p.line_contains.clear();
+  p.line_trace_id = id;
+  auto narrowed = Select(**q, p);
+  EXPECT_LT(narrowed.size(), 100u);
+  size_t hits = 0;
+  for (const auto& e : narrowed) hits += e.second.find(id) != std::string::npos;
+  EXPECT_EQ(hits, 2u);
+  p.line_contains = {id};
+  EXPECT_EQ(Select(**q, p), brute);
+  // Upper case hex: the same index entry, the line filter decides.
+  p.line_contains = {"4BF92F3577B34DA6A3CE929D0E0E4736"};
+  p.line_trace_id = p.line_contains[0];
+  auto up = Select(**q, p);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(up[0].first, t0 + 300);
+}
+
+// Per-tenant max_streams_per_tenant / out_of_order_window (tenant_limits),
+// and AppendResult::accepted reporting exactly what was stored.
+TEST(Store, PerTenantLimitsAndAcceptedReport) {
+  testing::TempDir dir;
+  auto o = Opts(dir.path());
+  o.max_streams_per_tenant = 5;
+  o.tenant_limits = [](std::string_view tenant) {
+    LogStoreOptions::TenantLimits l;
+    l.max_streams_per_tenant = tenant == "small" ? 1 : 5;
+    l.out_of_order_window_ns = tenant == "small" ? 60'000'000'000ll : 3600'000'000'000ll;
+    return l;
+  };
+  auto s = LogStore::Open(o);
+  ASSERT_TRUE(s.ok());
+  int64_t t0 = Now();
+  for (std::string tenant : {"small", "big"}) {
+    std::vector<PushStream> in;
+    in.push_back(Stream(Labels::FromStrings({"app", "a"}),
+                        {{t0, "new"}, {t0 - 600'000'000'000ll, "ten minutes late"}}));
+    in.push_back(Stream(Labels::FromStrings({"app", "b"}), {{t0, "second stream"}}));
+    std::vector<PushStream> stored;
+    AppendResult r;
+    r.accepted = &stored;
+    ASSERT_TRUE((*s)->Append(tenant, in, &r).ok());
+    EXPECT_TRUE(r.accepted_reported);
+    size_t n = 0;
+    for (const auto& st : stored) n += st.entries.size();
+    EXPECT_EQ(static_cast<int64_t>(n), r.accepted_entries);
+    if (tenant == "small") {
+      EXPECT_EQ(r.accepted_entries, 1);
+      ASSERT_EQ(r.rejections.size(), 2u);
+      EXPECT_EQ(r.rejections[0].reason, "too_far_behind");
+      EXPECT_EQ(r.rejections[1].reason, "stream_limit");
+      ASSERT_EQ(stored.size(), 1u);
+      EXPECT_EQ(stored[0].entries[0].line, "new");
+    } else {
+      EXPECT_EQ(r.accepted_entries, 3);
+      EXPECT_TRUE(r.rejections.empty());
+    }
+  }
+}
+
 TEST(Store, RetentionDeletesOldBlocksLocallyAndInTheObjectStore) {
   testing::TempDir dir;
   io::MemoryObjectStore mem;
   auto o = Opts(dir.path(), &mem);
   o.local_retention = std::chrono::hours(24);  // keep local copies after upload
   o.out_of_order_window_ns = 1ll << 62;
+  o.retention_delete_delay = std::chrono::milliseconds(0);
   o.retention_period = [](std::string_view tenant) {
     return tenant == "short" ? std::chrono::milliseconds(std::chrono::hours(24))
                              : std::chrono::milliseconds(0);
@@ -591,6 +687,7 @@ TEST(Store, RetentionDeletesOldBlocksLocallyAndInTheObjectStore) {
   // A tenant only the object store knows (another ingester's) is handled too.
   testing::TempDir other;
   auto o2 = Opts(other.path(), &mem);
+  o2.retention_delete_delay = std::chrono::milliseconds(0);
   o2.retention_period = [](std::string_view) { return std::chrono::milliseconds(1); };
   auto s2 = LogStore::Open(o2);
   ASSERT_TRUE(s2.ok());
@@ -599,6 +696,47 @@ TEST(Store, RetentionDeletesOldBlocksLocallyAndInTheObjectStore) {
   ASSERT_TRUE(d2.ok()) << d2.status().ToString();
   EXPECT_EQ(*d2, 4);  // short's last block and forever's three
   EXPECT_EQ(count_metas("forever"), 0);
+}
+
+// retention_delete_delay: a block past retention disappears from queries
+// at once but is deleted only once it is older than retention + delay.
+TEST(Store, RetentionDeleteDelayHidesAtOnceDeletesLater) {
+  testing::TempDir dir;
+  io::MemoryObjectStore mem;
+  auto o = Opts(dir.path(), &mem);
+  o.local_retention = std::chrono::hours(24);
+  o.out_of_order_window_ns = 1ll << 62;
+  o.retention_delete_delay = std::chrono::hours(2);
+  o.retention_period = [](std::string_view) {
+    return std::chrono::milliseconds(std::chrono::hours(24));
+  };
+  auto s = LogStore::Open(o);
+  ASSERT_TRUE(s.ok());
+  int64_t now = Now();
+  int64_t hour = 3600ll * 1'000'000'000;
+  // 3 days old (past retention + delay), 25 h old (past retention, within
+  // the delay), 1 h old (kept).
+  for (int64_t t : {now - 72 * hour, now - 25 * hour, now - hour}) {
+    std::vector<PushStream> in;
+    in.push_back(Stream(Labels::FromStrings({"app", "a"}), {{t, "at " + std::to_string(t)}}));
+    AppendResult r;
+    ASSERT_TRUE((*s)->Append("t", in, &r).ok());
+    ASSERT_TRUE((*s)->CutAll().ok());
+  }
+  ASSERT_TRUE((*s)->ShipAll().ok());
+  auto q = (*s)->Querier("t");
+  // Hidden at once, before any retention pass.
+  auto got = ReadAll(**q, {Eq("app", "a")}, now - 100 * hour, now + 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].first, now - hour);
+  auto deleted = (*s)->ApplyRetention();
+  ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
+  EXPECT_EQ(*deleted, 2);  // only the 3-day-old block, local and remote
+  auto l = mem.List({.prefix = "logs/t/"});
+  int metas = 0;
+  for (const auto& ob : l->objects) metas += ob.key.ends_with("/meta.json");
+  EXPECT_EQ(metas, 2);
+  EXPECT_EQ(ReadAll(**q, {Eq("app", "a")}, now - 100 * hour, now + 1).size(), 1u);
 }
 
 TEST(Store, RemoteChunksAreReadThroughTheChunkCache) {

@@ -260,6 +260,31 @@ TEST_F(LogsTail, PipelineFiltersParsesAndFormats) {
   EXPECT_EQ(got[0].labels, R"({"app":"p","code":"500","level":"error","msg":"boom"})");
 }
 
+// A push the store refused in part (400: an entry too far behind) still
+// reaches tailers with exactly the entries it kept; a pipeline of line
+// filters only reports the stream's labels (LogPipeline, engine.cc).
+TEST_F(LogsTail, PartlyRefusedPushReachesTailersWithTheKeptEntries) {
+  TailServer s;
+  int64_t t = NowNs();
+  ASSERT_EQ(s.Push(R"({"app":"r"})", {{t, "first"}}), 204);
+  auto c = s.Tail("query=" + Enc(R"({app="r"} |= "kept" or "behind")"),
+                  {"--timeout-ms", "15000"});
+  ASSERT_EQ(c->WaitForEvent("open", 10s).event, "open") << c->Output();
+  std::this_thread::sleep_for(200ms);
+  // Two hours behind the stream's newest entry: refused (window 1h).
+  int64_t behind = t - 2 * 3600 * 1'000'000'000ll;
+  ASSERT_EQ(s.Push(R"({"app":"r"})", {{behind, "behind"}, {t + 1, "kept 1"}, {t + 2, "kept 2"}}),
+            400);
+  ASSERT_TRUE(WaitForEntries(*c, 2, 5s)) << c->Output();
+  std::this_thread::sleep_for(300ms);
+  auto got = AllEntries(*c);
+  ASSERT_EQ(got.size(), 2u) << c->Output();
+  EXPECT_EQ(got[0].line, "kept 1");
+  EXPECT_EQ(got[1].line, "kept 2");
+  EXPECT_EQ(got[0].labels, R"({"app":"r"})");
+  EXPECT_EQ(s.hub().unpublished_pushes(), 0u);
+}
+
 TEST_F(LogsTail, CategorizeLabelsSeparatesParsedLabels) {
   TailServer s;
   auto c = s.Tail("query=" + Enc(R"({app="c"} | logfmt)"),

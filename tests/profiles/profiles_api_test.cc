@@ -1,5 +1,5 @@
 // Ingest and querier HTTP handlers called in-process through the Router:
-// /ingest (folded, lines, pprof raw/gzip/multipart, jfr refused), Push over
+// /ingest (folded, lines, pprof raw/gzip/multipart, jfr: see profiles_jfr_test), Push over
 // Connect proto and JSON, limits (400/413/429), and the querier's Connect
 // and legacy endpoints.
 #include <gmock/gmock.h>
@@ -138,8 +138,9 @@ TEST_F(ApiTest, RejectsBadInputWithClearStatus) {
   EXPECT_EQ(Call("POST", "/ingest?name=x&format=pprof", "not a profile").status, 400);
   EXPECT_EQ(Call("POST", "/ingest?name=x", "a;b notanumber").status, 400);
   auto jfr = Call("POST", "/ingest?name=x&format=jfr", "xx");
-  EXPECT_EQ(jfr.status, 415);
-  EXPECT_THAT(jfr.body, ::testing::HasSubstr("jfr"));
+  EXPECT_EQ(jfr.status, 400);
+  EXPECT_THAT(jfr.body, ::testing::HasSubstr("JFR"));
+  EXPECT_EQ(Call("POST", "/ingest?name=x&format=tree", "xx").status, 415);
   auto bad_ct = Call("POST", "/push.v1.PusherService/Push", "x", "text/plain");
   EXPECT_EQ(bad_ct.status, 415);
 }

@@ -11,7 +11,8 @@
 //   - kill -9 and restart: every acknowledged profile is still there;
 //   - pprof scraping: a second sightline's /debug/pprof/profile pulled by
 //     the scraper role, with a relabel rule dropping one target;
-//   - self-profiling (on by default) into tenant `self`.
+//   - self-profiling (on by default) into tenant `self`;
+//   - the agent role pushing what it scrapes to another Sightline.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "harness/harness.h"
@@ -151,8 +153,8 @@ TEST(ProfilesE2ETest, NodeSdkProfilesShowInFlameGraph) {
   querier::v1::ProfileTypesRequest health;
   health.set_start(1000);
   health.set_end(4000);
-  auto h = HttpPost(url + "/querier.v1.QuerierService/ProfileTypes", health.SerializeAsString(),
-                    kProto);
+  auto h =
+      HttpPost(url + "/querier.v1.QuerierService/ProfileTypes", health.SerializeAsString(), kProto);
   EXPECT_EQ(h.status, 200) << h.body;
   // ProfileTypes: ID, name, sampleType of each.
   querier::v1::ProfileTypesRequest ptr;
@@ -339,9 +341,9 @@ void LoadServer(const std::string& url, int requests) {
 // Self-profiling is on by default (no flag turns it on here): the CPU
 // profile lands in tenant `self` and nowhere else.
 TEST(ProfilesE2ETest, SelfProfileOnByDefaultLandsInTenantSelf) {
-  auto s = StartServer("", {"--multitenancy.enabled=true", "--profiles.self_profile.first_after=0s",
-                            "--profiles.self_profile.interval=2s",
-                            "--profiles.self_profile.duration=1s"});
+  auto s = StartServer(
+      "", {"--multitenancy.enabled=true", "--profiles.self_profile.first_after=0s",
+           "--profiles.self_profile.interval=2s", "--profiles.self_profile.duration=1s"});
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   const std::string url = (*s)->http_url();
   querier::v1::ProfileTypesRequest r;
@@ -419,9 +421,11 @@ TEST(ProfilesE2ETest, ScrapesAnotherSightlinesPprof) {
     - job_name: sightline-b
       scrape_interval: 5s
       static_configs:
-        - targets: [")" + target_addr + R"("]
+        - targets: [")" + target_addr +
+                              R"("]
           labels: {service_name: target-b, env: e2e}
-        - targets: [")" + target_addr + R"("]
+        - targets: [")" + target_addr +
+                              R"("]
           labels: {service_name: dropped-b, drop_me: "yes"}
       relabel_configs:
         - source_labels: [drop_me]
@@ -443,8 +447,8 @@ TEST(ProfilesE2ETest, ScrapesAnotherSightlinesPprof) {
   // of load rounds (their speed depends on the machine).
   for (const int64_t deadline = NowMs() + 60000; fg.total() == 0 && NowMs() < deadline;) {
     LoadServer(target_url, 20);  // the target needs CPU samples
-    fg = Flame(url, "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
-               R"({service_name="target-b"})", start, NowMs() + 60000);
+    fg = Flame(url, "process_cpu:cpu:nanoseconds:cpu:nanoseconds", R"({service_name="target-b"})",
+               start, NowMs() + 60000);
   }
   ASSERT_GT(fg.total(), 0) << (*s)->process().Output();
   // The target's own functions by name (the binary exports its symbols).
@@ -464,6 +468,86 @@ TEST(ProfilesE2ETest, ScrapesAnotherSightlinesPprof) {
   lv.set_name("env");
   auto envs = CallConnect<types::v1::LabelValuesResponse>(url, "LabelValues", lv);
   EXPECT_THAT(envs.names(), ::testing::Contains("e2e"));
+  // The targets view: active targets with health, dropped ones with their
+  // discovered labels.
+  auto targets = testing::HttpGet(url + "/profiles/api/v1/targets");
+  ASSERT_EQ(targets.status, 200) << targets.body;
+  EXPECT_THAT(targets.body, ::testing::HasSubstr(R"("service_name":"target-b")"));
+  EXPECT_THAT(targets.body, ::testing::HasSubstr(R"("health":"up")"));
+  EXPECT_THAT(targets.body, ::testing::HasSubstr(R"("scrapePool":"sightline-b")"));
+  const size_t dropped_at = targets.body.find("droppedTargets");
+  ASSERT_NE(dropped_at, std::string::npos);
+  EXPECT_NE(targets.body.find("dropped-b", dropped_at), std::string::npos) << targets.body;
+}
+
+// The agent role (--target=agent) runs no profiles ingester: it scrapes a
+// target's pprof and pushes it to another Sightline over the Push API,
+// under the job's tenant (X-Scope-OrgID); nothing is stored locally.
+TEST(ProfilesE2ETest, AgentRolePushesScrapesToARemoteSightline) {
+  auto dest =
+      StartServer("", {"--multitenancy.enabled=true", "--profiles.self_profile.enabled=false"});
+  ASSERT_TRUE(dest.ok()) << dest.status().ToString();
+  const std::string dest_url = (*dest)->http_url();
+  const std::string dest_addr = dest_url.substr(std::string("http://").size());
+
+  testing::TempDir dir;
+  const std::string cfg = dir.Join("agent.yaml");
+  testing::WriteFile(cfg, R"(profiles:
+  remote_write:
+    url: )" + dest_url + R"(
+    min_backoff: 50ms
+  scrape_configs:
+    - job_name: agent-job
+      tenant: team-agent
+      scrape_interval: 3s
+      static_configs:
+        - targets: [")" + dest_addr +
+                              R"("]
+          labels: {service_name: via-agent}
+      relabel_configs:
+        - source_labels: [__name__]
+          regex: process_cpu
+          action: keep
+)");
+  auto agent = StartServer(
+      "", {"--target=agent", "--config.file=" + cfg, "--profiles.self_profile.enabled=false"});
+  ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+  const std::string agent_url = (*agent)->http_url();
+
+  querier::v1::SelectMergeStacktracesRequest r;
+  r.set_profile_typeid("process_cpu:cpu:nanoseconds:cpu:nanoseconds");
+  r.set_label_selector(R"({service_name="via-agent"})");
+  r.set_start(NowMs() - 60000);
+  r.set_end(NowMs() + 120000);
+  r.set_max_nodes(16384);
+  std::vector<std::string> headers = kProto;
+  headers.push_back("X-Scope-OrgID: team-agent");
+  querier::v1::FlameGraph fg;
+  for (const int64_t deadline = NowMs() + 60000; fg.total() == 0 && NowMs() < deadline;) {
+    LoadServer(dest_url, 20);  // CPU samples for the scrape to find
+    auto resp = HttpPost(dest_url + "/querier.v1.QuerierService/SelectMergeStacktraces",
+                         r.SerializeAsString(), headers);
+    ASSERT_EQ(resp.status, 200) << resp.body;
+    querier::v1::SelectMergeStacktracesResponse out;
+    ASSERT_TRUE(out.ParseFromString(resp.body));
+    fg = out.flamegraph();
+  }
+  ASSERT_GT(fg.total(), 0) << (*agent)->process().Output();
+  EXPECT_TRUE(HasName(fg, "sightline::")) << ::testing::PrintToString(fg.names());
+  // Under the job's tenant only.
+  headers.back() = "X-Scope-OrgID: anonymous";
+  auto other = HttpPost(dest_url + "/querier.v1.QuerierService/SelectMergeStacktraces",
+                        r.SerializeAsString(), headers);
+  querier::v1::SelectMergeStacktracesResponse none;
+  ASSERT_TRUE(none.ParseFromString(other.body));
+  EXPECT_EQ(none.flamegraph().total(), 0);
+  // The agent counts what it sent and stores nothing itself.
+  auto m = testing::HttpGet(agent_url + "/metrics");
+  EXPECT_THAT(m.body, ::testing::ContainsRegex("sightline_profiles_remote_write_sent_total [1-9]"));
+  EXPECT_FALSE(std::filesystem::exists((*agent)->data_dir() + "/profiles"));
+  // Without a local ingester or a remote URL the agent refuses to start.
+  auto bad = StartServer("", {"--target=agent", "--profiles.self_profile.enabled=false"});
+  EXPECT_FALSE(bad.ok());
 }
 
 }  // namespace

@@ -2,8 +2,6 @@
 // file:line errors, targets per profile type with relabel keep/drop, URLs,
 // service_name inference, and the scrape loop's delta computation for
 // cumulative Go profiles.
-#include "profiles/scrape/pprof_scrape.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -13,7 +11,14 @@
 
 #include "base/compression.h"
 #include "harness/harness.h"
+#include "net/http.h"
+#include "net/http_server.h"
 #include "pprof/profile.pb.h"
+#include "profiles/ingest/ingest.h"
+#include "profiles/scrape/pprof_scrape.h"
+#include "profiles/scrape/remote_push.h"
+#include "pyroscope/push/v1/push.pb.h"
+#include "telemetry/metrics.h"
 
 namespace sightline::profiles::scrape {
 namespace {
@@ -66,11 +71,10 @@ profiles:
   EXPECT_FALSE((*targets)[1].delta);
   // Stored labels: job, instance, __name__, service_name ("unspecified"
   // without one, as Pyroscope).
-  EXPECT_EQ((*targets)[0].labels,
-            (Labels{{"__name__", "process_cpu"},
-                    {"instance", "api:6060"},
-                    {"job", "api"},
-                    {"service_name", "unspecified"}}));
+  EXPECT_EQ((*targets)[0].labels, (Labels{{"__name__", "process_cpu"},
+                                          {"instance", "api:6060"},
+                                          {"job", "api"},
+                                          {"service_name", "unspecified"}}));
 
   const JobConfig& custom = (*jobs)[1];
   targets = ExpandTargets(custom, custom.job.static_configs, &dropped);
@@ -259,6 +263,100 @@ TEST(ProfilesScraperTest, CumulativeProfilesBecomeDeltas) {
   EXPECT_EQ(status[0].last_error, "done");
   EXPECT_GE(status[0].scrapes, 4u);
   EXPECT_EQ(status[0].profiles_stored, 3u);
+}
+
+// The agent's remote write: a real HTTP server that answers 503 twice, then
+// 200 — the profile arrives once, after two retries, as a Push request with
+// the labels and the tenant header; a 400 is final; a full queue drops the
+// oldest.
+TEST(RemotePusherTest, RetriesTransientFailuresAndBoundsTheQueue) {
+  std::mutex mu;
+  std::vector<std::pair<std::string, push::v1::PushRequest>> got;  // tenant, request
+  std::atomic<int> calls{0};
+  std::atomic<int> answer_400{0};
+  net::Router router;
+  net::RouteOptions ro;
+  ro.tenant = false;
+  router.Handle(
+      "POST", "/push.v1.PusherService/Push",
+      [&](net::HttpRequest& req, net::HttpResponse& resp) {
+        int n = ++calls;
+        if (answer_400.load()) {
+          resp.Text(400, "bad profile\n");
+          return;
+        }
+        if (n <= 2) {
+          resp.Text(503, "not yet\n");
+          return;
+        }
+        push::v1::PushRequest pr;
+        ASSERT_TRUE(pr.ParseFromString(req.body()));
+        std::lock_guard<std::mutex> l(mu);
+        got.emplace_back(std::string(req.Header("X-Scope-OrgID").value_or("")), pr);
+        resp.status = 200;
+      },
+      ro);
+  telemetry::Registry registry;
+  net::HttpServerOptions ho;
+  ho.listen = "127.0.0.1:0";
+  ho.io_threads = 1;
+  ho.worker_threads = 2;
+  auto server = net::HttpServer::Start(ho, &router, &registry);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const std::string url = "http://" + (*server)->bound_address();
+
+  RemotePushOptions o;
+  o.url = url + "/";
+  o.min_backoff = std::chrono::milliseconds(20);
+  o.max_backoff = std::chrono::milliseconds(50);
+  o.max_retries = 5;
+  auto pusher = RemotePusher::Start(o);
+  ASSERT_TRUE(pusher.ok()) << pusher.status().ToString();
+  perftools::profiles::Profile p;
+  p.add_string_table("");
+  (*pusher)->Push("team-a", {{"__name__", "process_cpu"}, {"service_name", "svc"}}, p);
+  for (int i = 0; i < 200 && (*pusher)->Stats().sent == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto st = (*pusher)->Stats();
+  EXPECT_EQ(st.sent, 1u);
+  EXPECT_EQ(st.retries, 2u);
+  {
+    std::lock_guard<std::mutex> l(mu);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].first, "team-a");
+    ASSERT_EQ(got[0].second.series_size(), 1);
+    const auto& series = got[0].second.series(0);
+    ASSERT_EQ(series.labels_size(), 2);
+    EXPECT_EQ(series.labels(1).name(), "service_name");
+    EXPECT_EQ(series.labels(1).value(), "svc");
+    ASSERT_EQ(series.samples_size(), 1);
+    perftools::profiles::Profile back;
+    EXPECT_TRUE(DecodePprof(series.samples(0).raw_profile(), 1 << 20, &back).ok());
+  }
+  // A 4xx other than 429 is final: no retry.
+  answer_400 = 1;
+  (*pusher)->Push("team-a", {{"service_name", "svc"}}, p);
+  for (int i = 0; i < 200 && (*pusher)->Stats().failed == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ((*pusher)->Stats().failed, 1u);
+  EXPECT_EQ((*pusher)->Stats().retries, 2u);
+  (*pusher)->Stop();
+  (*server)->Stop(std::chrono::milliseconds(100));
+
+  // Nobody listening and a queue of 2: pushes never block, the oldest go.
+  o.url = "http://127.0.0.1:" + std::to_string(testing::FreePort());
+  o.queue_capacity = 2;
+  o.min_backoff = std::chrono::milliseconds(500);
+  auto down = RemotePusher::Start(o);
+  ASSERT_TRUE(down.ok());
+  for (int i = 0; i < 10; ++i) (*down)->Push("t", {{"service_name", "svc"}}, p);
+  auto ds = (*down)->Stats();
+  EXPECT_GE(ds.dropped, 7u);
+  EXPECT_LE(ds.queued, 2u);
+  (*down)->Stop();  // returns promptly although the remote is down
+  EXPECT_FALSE(RemotePusher::Start(RemotePushOptions{}).ok());  // no URL
 }
 
 }  // namespace

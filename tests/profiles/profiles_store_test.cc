@@ -227,5 +227,47 @@ TEST(ProfileDBTest, RetentionDropsLocalCopiesThenBlocks) {
   EXPECT_EQ(Total(**db, "t1"), 5);
 }
 
+// Blocks read from the object store stay decoded between queries, within
+// remote_cache_bytes: the least recently used go first, and a query still
+// sees every block.
+TEST(ProfileDBTest, RemoteBlockCacheIsBoundedLru) {
+  testing::TempDir dir;
+  io::MemoryObjectStore store;
+  {
+    auto db = ProfileDB::Open(Options(dir.path(), &store));
+    ASSERT_TRUE(db.ok());
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE((*db)
+                      ->Append("t1", Base("api"),
+                               CpuProfile({{{"main", "f" + std::to_string(i)}, 10}}),
+                               1000 + i * 1000)
+                      .ok());
+      ASSERT_TRUE((*db)->Cut().ok());
+    }
+    ASSERT_TRUE((*db)->Ship().ok());
+    ASSERT_TRUE((*db)->Close().ok());
+  }
+  // Unbounded enough: all three stay.
+  {
+    testing::TempDir fresh;
+    auto db = ProfileDB::Open(Options(fresh.path(), &store));
+    ASSERT_TRUE(db.ok());
+    EXPECT_EQ(Total(**db, "t1"), 30);
+    EXPECT_EQ((*db)->RemoteCachedBlocks(), 3u);
+    EXPECT_GT((*db)->RemoteCacheBytes(), 0u);
+  }
+  // Room for about one block: queries stay right, the cache stays small.
+  testing::TempDir fresh;
+  ProfileDBOptions o = Options(fresh.path(), &store);
+  o.remote_cache_bytes = 1;
+  auto db = ProfileDB::Open(std::move(o));
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(Total(**db, "t1"), 30);
+  EXPECT_LE((*db)->RemoteCachedBlocks(), 1u);
+  EXPECT_EQ(Total(**db, "t1", 1500, 2500), 10);  // the second block alone
+  EXPECT_LE((*db)->RemoteCachedBlocks(), 1u);
+  EXPECT_EQ(Total(**db, "t1"), 30);
+}
+
 }  // namespace
 }  // namespace sightline::profiles

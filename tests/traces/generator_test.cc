@@ -115,5 +115,37 @@ TEST(MetricsGeneratorTest, SpanMetricsAndServiceGraph) {
             1);
 }
 
+class FailingSink : public ingest::TraceSink {
+ public:
+  Status Push(std::string_view, std::vector<Trace>, ingest::PushResult*) override {
+    return UnavailableError("wal down");
+  }
+};
+
+// A push the next sink fails counts nothing (the client retries it), and
+// leaves no zero series behind; a later successful push counts once.
+TEST(MetricsGeneratorTest, FailedPushIsNotCounted) {
+  Recording rec;
+  GeneratorOptions o;
+  o.now_ms = [] { return int64_t{1'700'000'000'000}; };
+  FailingSink failing;
+  MetricsGenerator bad(&failing, &rec, o);
+  ingest::PushResult pr;
+  std::vector<Trace> v{MakeTrace(1, 2, "frontend", 1'700'000'000'000'000'000ull)};
+  EXPECT_FALSE(bad.Push("t", v, &pr).ok());
+  ASSERT_TRUE(bad.Collect().ok());
+  EXPECT_TRUE(rec.values.empty());
+
+  NullSink sink;
+  MetricsGenerator g(&sink, &rec, o);
+  ASSERT_TRUE(g.Push("t", v, &pr).ok());
+  ASSERT_TRUE(g.Push("t", v, &pr).ok());
+  ASSERT_TRUE(g.Collect().ok());
+  EXPECT_EQ(rec.Get("{__name__=\"traces_spanmetrics_calls_total\", service=\"frontend\", "
+                    "span_kind=\"SPAN_KIND_SERVER\", span_name=\"GET /cart\", "
+                    "status_code=\"STATUS_CODE_UNSET\"}"),
+            2);
+}
+
 }  // namespace
 }  // namespace sightline::traces::generator

@@ -245,9 +245,6 @@ class Tailer {
       for (auto& [labels, entry] : batch) {
         out = logql::LogEntry();
         if (!(*pipeline)->Process(labels, entry, &out, &out_labels)) continue;
-        // A pipeline of line filters only skips the label state: the
-        // entry keeps its stream's labels.
-        if (out_labels.empty()) out_labels = labels;
         Labels frame_labels = r.categorize ? StreamPart(out_labels, out) : out_labels;
         if (out.timestamp_ns < history_end && !history.empty() &&
             history.count(EntryKey(frame_labels, out.timestamp_ns, out.line)) != 0) {

@@ -35,19 +35,31 @@ Status TailHub::Append(std::string_view tenant, std::vector<PushStream>& streams
   }
   if (!subs || subs->empty()) return next_->Append(tenant, streams, result);
 
-  // The store may consume `streams`: keep a copy for the subscribers.
+  // The store may consume `streams`: keep a copy for the subscribers, and
+  // ask the store for what it actually stored.
   std::vector<PushStream> copy = streams;
+  std::vector<PushStream> stored;
   AppendResult local;
   AppendResult* r = result != nullptr ? result : &local;
   size_t rejections_before = r->rejections.size();
+  std::vector<PushStream>* prev_accepted = r->accepted;
+  r->accepted = &stored;
+  r->accepted_reported = false;
   Status s = next_->Append(tenant, streams, r);
+  r->accepted = prev_accepted;
   if (!s.ok()) return s;
+  if (prev_accepted != nullptr) prev_accepted->insert(prev_accepted->end(), stored.begin(), stored.end());
+  const std::vector<PushStream>* publish = &copy;
   if (r->rejections.size() != rejections_before) {
-    unpublished_.fetch_add(1);
-    UnpublishedCounter().Inc();
-    return s;
+    if (!r->accepted_reported) {
+      unpublished_.fetch_add(1);
+      UnpublishedCounter().Inc();
+      return s;
+    }
+    publish = &stored;
   }
-  for (const auto& [id, sub] : *subs) sub->callback(copy);
+  if (publish->empty()) return s;
+  for (const auto& [id, sub] : *subs) sub->callback(*publish);
   return s;
 }
 

@@ -6,10 +6,11 @@
 // sees entries pushed after it subscribed; history comes from a query.
 //
 // Only stored entries are published. When the store refused part of a push
-// (out of order, stream limit: AppendResult::rejections) the hub cannot
-// tell which entries those were, so it publishes nothing of that push and
-// counts it (sightline_logs_tail_unpublished_pushes_total): tails may then
-// miss entries that queries return.
+// (out of order, stream limit: AppendResult::rejections) the hub publishes
+// exactly the entries the store reports as stored (AppendResult::accepted,
+// which LogStore fills). Only a downstream appender that cannot report them
+// leaves such a push unpublished, counted in
+// sightline_logs_tail_unpublished_pushes_total.
 //
 // Callbacks run on the pushing thread, synchronously, under no lock of the
 // hub's that Subscribe/Unsubscribe need: they must be quick (filter, copy,

@@ -36,6 +36,9 @@ class Stage {
   virtual bool Test(std::string_view line) const { return true; }
   // For line filters: literals every passing line contains (pushdown).
   virtual void RequiredLiterals(std::vector<std::string>*) const {}
+  // For line filters: a matcher every passing line satisfies (pushdown of
+  // or-chains and regexes the store can run per chunk block).
+  virtual std::shared_ptr<const LineFilterHint> RequiredMatcher() const { return nullptr; }
 };
 
 using StagePtr = std::unique_ptr<const Stage>;

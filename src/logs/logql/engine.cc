@@ -94,10 +94,21 @@ class PipelineRunner {
   Labels empty_;
 };
 
-void CollectLiterals(const LogSelectorExpr& sel, std::vector<std::string>* out) {
+void CollectLiterals(const LogSelectorExpr& sel, SelectLogsParams* sp) {
   for (const auto& s : sel.stages) {
     if (!s->IsLineFilter()) break;  // a later line_format may rewrite the line
-    s->RequiredLiterals(out);
+    s->RequiredLiterals(&sp->line_contains);
+    if (auto m = s->RequiredMatcher()) sp->line_filters.push_back(std::move(m));
+  }
+  // `|= "<32 hex digits>"` (Grafana's trace-to-logs query): the store's
+  // trace-id index can narrow the chunks.
+  for (const auto& l : sp->line_contains) {
+    if (l.size() == 32 && std::all_of(l.begin(), l.end(), [](char c) {
+          return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        })) {
+      sp->line_trace_id = l;
+      break;
+    }
   }
 }
 
@@ -188,7 +199,7 @@ class Evaluator {
     sp.start_ns = start_ - r.offset_ns - r.range_ns + 1;
     sp.end_ns = end_ - r.offset_ns + 1;
     sp.direction = Direction::kForward;
-    CollectLiterals(r.selector, &sp.line_contains);
+    CollectLiterals(r.selector, &sp);
     auto its = q_.SelectLogs(sp);
     if (!its.ok()) return its.status();
 
@@ -944,7 +955,7 @@ Status ExecLogQuery(const EngineOptions& opts, LogQuerier& q, const Expr& e,
   sp.start_ns = p.start_ns;
   sp.end_ns = p.end_ns == p.start_ns ? p.end_ns + 1 : p.end_ns;
   sp.direction = p.direction;
-  CollectLiterals(sel, &sp.line_contains);
+  CollectLiterals(sel, &sp);
   if (sel.stages.empty() && p.interval_ns == 0) sp.limit = p.limit;
   auto its = q.SelectLogs(sp);
   if (!its.ok()) return its.status();
@@ -1129,7 +1140,10 @@ Result<QueryResult> Engine::Exec(LogQuerier& querier, const ParsedQuery& query,
 namespace {
 class LogPipelineImpl final : public LogPipeline {
  public:
-  explicit LogPipelineImpl(ParsedQuery q) : q_(std::move(q)), run_(&q_.expr().log.stages) {}
+  // The runner always builds the label state (need_labels): a pipeline of
+  // line filters only must still report the stream's labels.
+  explicit LogPipelineImpl(ParsedQuery q)
+      : q_(std::move(q)), run_(&q_.expr().log.stages, /*need_labels=*/true) {}
   const std::vector<Matcher>& matchers() const override { return q_.expr().log.matchers; }
   bool Process(const Labels& stream, const Entry& entry, LogEntry* out, Labels* out_labels) override {
     if (!run_.Run(stream, entry)) return false;

@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "logs/logql/json_scan.h"
+#include "logs/logql/line_matcher.h"
 #include "logs/logql/template.h"
 #include "metrics/promql/go_text.h"
 
@@ -318,16 +319,22 @@ class LineFilterStage final : public Stage {
     std::vector<PatternNode> pattern;
   };
 
-  LineFilterStage(LineFilterOp op, std::vector<Term> terms) : op_(op), terms_(std::move(terms)) {}
+  LineFilterStage(LineFilterOp op, std::vector<Term> terms,
+                  std::shared_ptr<const LineMatcher> matcher)
+      : op_(op), terms_(std::move(terms)), matcher_(std::move(matcher)) {}
 
   bool Process(int64_t, std::string* line, LabelsState*) const override { return Test(*line); }
 
   bool Test(std::string_view line) const override {
     bool any = false;
-    for (const auto& t : terms_) {
-      if (MatchTerm(t, line)) {
-        any = true;
-        break;
+    if (matcher_) {
+      any = matcher_->Match(line);
+    } else {
+      for (const auto& t : terms_) {
+        if (MatchTerm(t, line)) {
+          any = true;
+          break;
+        }
       }
     }
     bool negative = op_ == LineFilterOp::kNotContains || op_ == LineFilterOp::kNotRegex ||
@@ -354,6 +361,10 @@ class LineFilterStage final : public Stage {
         !terms_[0].src.value.empty()) {
       out->push_back(terms_[0].src.value);
     }
+  }
+  std::shared_ptr<const LineFilterHint> RequiredMatcher() const override {
+    if (matcher_ && (op_ == LineFilterOp::kContains || op_ == LineFilterOp::kRegex)) return matcher_;
+    return nullptr;
   }
 
  private:
@@ -403,6 +414,9 @@ class LineFilterStage final : public Stage {
 
   LineFilterOp op_;
   std::vector<Term> terms_;
+  // Set when LineMatcher picked Vectorscan for this chain (or regex): it
+  // then answers for all terms.
+  std::shared_ptr<const LineMatcher> matcher_;
 };
 
 // A regex that matches exactly its own text (no metacharacters, ASCII),
@@ -992,7 +1006,18 @@ Result<StagePtr> MakeLineFilter(LineFilterOp op, std::vector<LineFilterTerm> ter
   }
   // ip() anywhere in a regex chain is invalid (checked above per term); a
   // regex chain that mixes in ip() fails too.
-  return StagePtr(std::make_unique<LineFilterStage>(op, std::move(compiled)));
+  std::shared_ptr<const LineMatcher> matcher;
+  bool plain = op == LineFilterOp::kContains || op == LineFilterOp::kNotContains ||
+               op == LineFilterOp::kRegex || op == LineFilterOp::kNotRegex;
+  for (const auto& c : compiled) plain &= !c.src.ip;
+  if (plain) {
+    std::vector<MatchTerm> mt;
+    bool regex = op == LineFilterOp::kRegex || op == LineFilterOp::kNotRegex;
+    for (const auto& c : compiled) mt.push_back({c.src.value, regex});
+    auto m = LineMatcher::Make(std::move(mt));
+    if (m.ok() && (*m)->vectorscan_terms() > 0) matcher = std::move(*m);
+  }
+  return StagePtr(std::make_unique<LineFilterStage>(op, std::move(compiled), std::move(matcher)));
 }
 
 Result<StagePtr> MakeJsonParser(std::vector<ParserExpr> exprs) {

@@ -10,7 +10,7 @@
 // backward: newest first); entries with equal timestamps keep ingest order
 // (forward) or its reverse (backward). The engine merges streams itself.
 //
-// Pushdown hints: `line_contains` and `trace_id` let the store skip chunks and
+// Pushdown hints: `line_contains`, `line_filters` and `trace_id` let the store skip chunks and
 // blocks that cannot hold a match (per-block trace-id index, DESIGN §5); they
 // never change the answer, because the engine applies the full pipeline to
 // every entry it is given. `limit` is a hint as well: a store may stop early
@@ -25,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -39,6 +40,20 @@ using Labels = tsdb::Labels;
 using promql::Matcher;
 
 enum class Direction { kForward, kBackward };
+
+// A positive line filter (`|= "a" or "b"`, `|~ "re"`) the store may run over
+// a chunk block's whole lines column at once (logql/line_matcher.h). Every
+// returned line must Match(); like the other hints it never changes the
+// answer. Thread-safe, immutable.
+class LineFilterHint {
+ public:
+  virtual ~LineFilterHint() = default;
+  virtual bool Match(std::string_view line) const = 0;
+  // Lines [lo, hi) of a lines column (line i is column[off[i], off[i+1]));
+  // appends the indexes of the lines that Match(), in increasing order.
+  virtual void MatchColumn(std::string_view column, const uint32_t* off, size_t lo, size_t hi,
+                           std::vector<uint32_t>* hits) const = 0;
+};
 
 struct Entry {
   int64_t timestamp_ns = 0;
@@ -65,7 +80,12 @@ struct SelectLogsParams {
   Direction direction = Direction::kForward;
   // Hints (see above).
   std::vector<std::string> line_contains;  // each returned line contains all
+  std::vector<std::shared_ptr<const LineFilterHint>> line_filters;  // each matches
   std::optional<std::string> trace_id;     // lowercase hex, 32 chars
+  // Every returned line contains this 32-hex-digit literal (`|= "<trace
+  // id>"`): blocks whose trace index covers line hex runs are narrowed to
+  // the chunks that mention it.
+  std::optional<std::string> line_trace_id;
   size_t limit = 0;                        // 0: no limit
 };
 

@@ -109,10 +109,22 @@ Status LogsSignal::StartIngester(io::ObjectStore* object_store) {
   o.local_retention = lc.local_retention;
   o.block.chunk.zstd_level = lc.chunk_zstd_level;
   o.chunk_cache_bytes = lc.chunk_cache_size;
+  o.retention_delete_delay = lc.retention_delete_delay;
   // logs.retention_period, per tenant through overrides (lperf).
   SL_RETURN_IF_ERROR(impl_->LoadOverrides());
   {
     std::shared_ptr<const config::TenantOverrides> ov = impl_->overrides;
+    // logs.limits.max_streams_per_tenant and out_of_order_window per tenant.
+    if (!ov->Tenants().empty()) {
+      o.tenant_limits = [ov](std::string_view tenant) {
+        const auto& tl = ov->For(tenant).logs;
+        store::LogStoreOptions::TenantLimits l;
+        l.out_of_order_window_ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(tl.out_of_order_window).count();
+        l.max_streams_per_tenant = tl.max_streams_per_tenant;
+        return l;
+      };
+    }
     bool any = lc.retention_period.count() > 0;
     for (const auto& t : ov->Tenants()) any |= ov->For(t).logs.retention_period.count() > 0;
     if (any) {

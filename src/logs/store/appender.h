@@ -38,6 +38,12 @@ struct AppendResult {
   int64_t accepted_entries = 0;
   int64_t accepted_bytes = 0;
   std::vector<Rejection> rejections;
+  // Optional, set by the caller (the TailHub): an appender that supports it
+  // appends a copy of every entry it stored, per stream in push order, and
+  // sets accepted_reported, so that a partly refused push can still be
+  // shown exactly as stored.
+  std::vector<PushStream>* accepted = nullptr;
+  bool accepted_reported = false;
 };
 
 class LogAppender {

@@ -92,6 +92,8 @@ class ChunkView {
   // Every line of the block back to back (line(i) is [off(i), off(i+1))).
   std::string_view lines() const { return std::string_view(lines_.data(), off_.back()); }
   uint32_t off(size_t i) const { return off_[i]; }
+  // The size()+1 line offsets (off(0) .. off(size())).
+  const uint32_t* offsets() const { return off_.data(); }
   // The entry whose line holds byte `pos` of lines() (pos < lines().size()).
   size_t EntryAt(size_t pos) const;
   // The first entry with ts >= t.

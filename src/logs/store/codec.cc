@@ -184,6 +184,8 @@ void ExtractTraceIds(const Entry& e, std::vector<TraceId>* out) {
     if (j - i == 32) {
       TraceId id;
       if (ParseTraceId(line.substr(i, 32), &id)) out->push_back(id);
+    } else if (j - i > 32) {
+      out->push_back(kLongHexRunId);
     }
     i = j;
   }

@@ -34,8 +34,18 @@ Status DecodeEntries(std::string_view data, std::vector<Entry>* out);
 
 // Trace ids an entry refers to: structured metadata trace_id / traceId /
 // traceid, JSON "trace_id"/"traceId" fields and logfmt trace_id= in the
-// line. Ids are 32 hex digits (16-digit ids are zero-padded on the left).
+// line, and every free-standing run of exactly 32 hex digits in the line.
+// Ids are 32 hex digits (16-digit ids are zero-padded on the left). A line
+// with a hex run longer than 32 digits (which may contain any id as a
+// substring) also yields kLongHexRunId, so that a `|= "<id>"` search can
+// rely on the index (blocks with meta stat kTraceIndexHexRunsStat).
 void ExtractTraceIds(const Entry& e, std::vector<TraceId>* out);
+
+inline constexpr TraceId kLongHexRunId = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                          0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+// meta.json stat of blocks whose trace index covers every 32-hex run of
+// their lines and flags longer runs with kLongHexRunId.
+inline constexpr const char* kTraceIndexHexRunsStat = "traceIndexHexRuns";
 
 // Parses 16 or 32 hex digits (either case) into an id.
 bool ParseTraceId(std::string_view hex, TraceId* id);

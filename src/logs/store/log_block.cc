@@ -299,6 +299,7 @@ Result<blocks::BlockMeta> WriteLogBlock(io::Env* env, const std::string& blocks_
   meta.min_time = min_ts / 1'000'000;
   meta.max_time = max_ts / 1'000'000 + 1;
   meta.stats["numEntries"] = entries_total;
+  meta.stats[kTraceIndexHexRunsStat] = 1;
   meta.stats["numStreams"] = index.streams.size();
   meta.stats["numChunks"] = chunks_total;
   meta.stats["numBytes"] = raw_total;

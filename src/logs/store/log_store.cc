@@ -37,6 +37,10 @@ std::string Rfc3339(int64_t ns) {
   return buf;
 }
 
+int64_t Ns(std::chrono::milliseconds d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
+
 int64_t EntrySize(const Entry& e) {
   int64_t n = static_cast<int64_t>(e.line.size());
   for (const auto& l : e.structured_metadata) n += l.name.size() + l.value.size();
@@ -112,6 +116,7 @@ struct ScanSpec {
   bool backward = false;
   size_t limit = 0;            // 0: none
   std::vector<std::string> literals;  // the longest first
+  std::vector<std::shared_ptr<const LineFilterHint>> filters;
 };
 
 // Yields one stream's entries in time order from its pieces, lazily: pieces
@@ -250,6 +255,22 @@ class StoreIterator final : public StreamIterator {
     size_t hi = view_.LowerBound(spec_->end);
     if (lo >= hi) return;
     const auto& lits = spec_->literals;
+    const auto& filters = spec_->filters;
+    if (!filters.empty()) {
+      // One pass of the first matcher over the column (Vectorscan: faster
+      // than memmem, docs/benchmarks.md), the literals and other matchers
+      // on its hits.
+      std::string_view all = view_.lines();
+      filters[0]->MatchColumn(all, view_.offsets(), lo, hi, &cand_);
+      size_t n = 0;
+      for (uint32_t i : cand_) {
+        bool ok = ContainsAll(view_.line(i), lits);
+        for (size_t f = 1; f < filters.size() && ok; ++f) ok = filters[f]->Match(view_.line(i));
+        if (ok) cand_[n++] = i;
+      }
+      cand_.resize(n);
+      return;
+    }
     if (lits.empty()) {
       for (size_t i = lo; i < hi; ++i) cand_.push_back(static_cast<uint32_t>(i));
       return;
@@ -291,7 +312,12 @@ class StoreIterator final : public StreamIterator {
 class TenantStore {
  public:
   TenantStore(std::string tenant, std::string dir, const LogStoreOptions& o, io::PageCache* cache)
-      : tenant_(std::move(tenant)), dir_(std::move(dir)), o_(o), cache_(cache) {}
+      : tenant_(std::move(tenant)), dir_(std::move(dir)), o_(o), cache_(cache) {
+    limits_.out_of_order_window_ns = o_.out_of_order_window_ns;
+    limits_.max_streams_per_tenant = o_.max_streams_per_tenant;
+    if (o_.tenant_limits) limits_ = o_.tenant_limits(tenant_);
+    if (o_.retention_period) retention_ns_ = Ns(o_.retention_period(tenant_));
+  }
 
   ~TenantStore() {
     if (shipper_) shipper_->Stop();
@@ -389,8 +415,8 @@ class TenantStore {
       for (auto& st : streams) {
         HeadStream* hs = head_->Find(st.labels);
         if (hs == nullptr) {
-          if (o_.max_streams_per_tenant > 0 &&
-              static_cast<int>(head_->num_streams) >= o_.max_streams_per_tenant) {
+          if (limits_.max_streams_per_tenant > 0 &&
+              static_cast<int>(head_->num_streams) >= limits_.max_streams_per_tenant) {
             int64_t bytes = 0;
             for (const auto& e : st.entries) bytes += EntrySize(e);
             result->rejections.push_back(
@@ -410,11 +436,11 @@ class TenantStore {
         keep.labels = st.labels;
         Rejection behind{"too_far_behind", "", 0, 0};
         for (auto& e : st.entries) {
-          if (newest != INT64_MIN && e.timestamp_ns < newest - o_.out_of_order_window_ns) {
+          if (newest != INT64_MIN && e.timestamp_ns < newest - limits_.out_of_order_window_ns) {
             if (behind.entries == 0) {
               behind.message = "entry too far behind, entry timestamp is: " +
                                Rfc3339(e.timestamp_ns) + ", oldest acceptable timestamp is: " +
-                               Rfc3339(newest - o_.out_of_order_window_ns) + " for stream " +
+                               Rfc3339(newest - limits_.out_of_order_window_ns) + " for stream " +
                                st.labels.ToString();
             }
             ++behind.entries;
@@ -432,10 +458,17 @@ class TenantStore {
         }
       }
     }
-    if (accepted.empty()) return Status::Ok();
+    if (accepted.empty()) {
+      result->accepted_reported = true;
+      return Status::Ok();
+    }
     std::string rec = EncodeWalRecord(accepted);
     auto pos = wal_->Append(rec);
     if (!pos.ok()) return pos.status();
+    if (result->accepted != nullptr) {
+      result->accepted->insert(result->accepted->end(), accepted.begin(), accepted.end());
+    }
+    result->accepted_reported = true;
     std::lock_guard<std::mutex> l(head_mu_);
     for (size_t i = 0; i < accepted.size(); ++i) {
       for (auto& e : accepted[i].entries) {
@@ -581,6 +614,12 @@ class TenantStore {
   // Streams of the heads matching `ms` (entries copied only when
   // `with_entries`, and only those in [start, end) holding every literal),
   // and the blocks overlapping [start, end).
+  // Past the tenant's retention: hidden from queries until the retention
+  // pass deletes it (after retention_delete_delay).
+  bool Expired(const LogBlock& b) const {
+    return retention_ns_ > 0 && b.max_ts() < NowNs() - retention_ns_;
+  }
+
   Snapshot Take(const std::vector<Matcher>& ms, int64_t start, int64_t end, bool with_entries,
                 const std::vector<std::string>& literals = {}) {
     Snapshot snap;
@@ -614,7 +653,7 @@ class TenantStore {
       std::lock_guard<std::mutex> bl(blocks_mu_);
       for (const auto& [u, b] : local_) {
         local_ids.insert(u);
-        if (b->max_ts() >= start && b->min_ts() < end) snap.blocks.push_back(b);
+        if (b->max_ts() >= start && b->min_ts() < end && !Expired(*b)) snap.blocks.push_back(b);
       }
     }
     for (auto& part : snap.head) {
@@ -624,7 +663,9 @@ class TenantStore {
       part.min_ts = part.entries.front().timestamp_ns;
       part.max_ts = part.entries.back().timestamp_ns;
     }
-    for (auto& b : RemoteBlocks(start, end, local_ids)) snap.blocks.push_back(std::move(b));
+    for (auto& b : RemoteBlocks(start, end, local_ids)) {
+      if (!Expired(*b)) snap.blocks.push_back(std::move(b));
+    }
     std::sort(snap.blocks.begin(), snap.blocks.end(),
               [](const auto& a, const auto& b) { return a->meta().ulid < b->meta().ulid; });
     return snap;
@@ -738,6 +779,8 @@ class TenantStore {
   bool closed_ = false;
   uint32_t cut_segment_ = 0;
 
+  LogStoreOptions::TenantLimits limits_;
+  int64_t retention_ns_ = 0;  // 0: forever
   std::mutex head_mu_;
   std::shared_ptr<Head> head_ = std::make_shared<Head>();
   std::vector<std::shared_ptr<Head>> cutting_;
@@ -767,6 +810,7 @@ class TenantQuerier final : public LogQuerier {
     for (const auto& l : p.line_contains) {
       if (!l.empty()) spec->literals.push_back(l);
     }
+    spec->filters = p.line_filters;
     std::stable_sort(spec->literals.begin(), spec->literals.end(),
                      [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
     auto snap = ts_->Take(p.matchers, p.start_ns, p.end_ns, true, spec->literals);
@@ -774,6 +818,9 @@ class TenantQuerier final : public LogQuerier {
     uint64_t seq = 0;
     TraceId want{};
     bool by_trace = p.trace_id.has_value() && ParseTraceId(*p.trace_id, &want);
+    TraceId want_line{};
+    bool by_line_trace = !by_trace && p.line_trace_id.has_value() &&
+                         p.line_trace_id->size() == 32 && ParseTraceId(*p.line_trace_id, &want_line);
     std::vector<std::vector<uint32_t>> chunks_of;
     for (const auto& b : snap.blocks) {
       const auto& streams = b->index().streams;
@@ -783,6 +830,20 @@ class TenantQuerier final : public LogQuerier {
         if (refs == nullptr) continue;  // the block cannot hold the trace
         for (const auto& r : *refs) chunks_of[r.stream].push_back(r.chunk);
         for (auto& c : chunks_of) std::sort(c.begin(), c.end());
+      } else if (by_line_trace && b->meta().stats.count(kTraceIndexHexRunsStat) != 0) {
+        // A line holding the 32-digit literal has it as a free-standing
+        // run (indexed) or inside a longer run (kLongHexRunId).
+        const auto* refs = b->TraceRefs(want_line);
+        const auto* longs = b->TraceRefs(kLongHexRunId);
+        if (refs == nullptr && longs == nullptr) continue;
+        for (const auto* rs : {refs, longs}) {
+          if (rs == nullptr) continue;
+          for (const auto& r : *rs) chunks_of[r.stream].push_back(r.chunk);
+        }
+        for (auto& c : chunks_of) {
+          std::sort(c.begin(), c.end());
+          c.erase(std::unique(c.begin(), c.end()), c.end());
+        }
       } else {
         for (uint32_t s = 0; s < streams.size(); ++s) {
           for (uint32_t c = 0; c < streams[s].chunks.size(); ++c) chunks_of[s].push_back(c);
@@ -1023,7 +1084,7 @@ Result<int> LogStore::ApplyRetention() {
   for (const auto& name : names) {
     auto period = options_.retention_period(name);
     if (period.count() <= 0) continue;
-    int64_t cutoff_ms = now_ms - period.count();
+    int64_t cutoff_ms = now_ms - period.count() - options_.retention_delete_delay.count();
     TenantStore* ts = nullptr;
     {
       std::lock_guard<std::mutex> l(mu_);

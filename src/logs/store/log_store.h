@@ -21,8 +21,10 @@
 // (chunk_cache_bytes).
 //
 // Retention (Loki's compactor retention_period, per tenant): blocks whose
-// newest entry is older than now - retention are deleted from the object
-// store (meta.json first) and from local disk, every retention_interval.
+// newest entry is older than now - retention are hidden from queries at
+// once, and deleted from the object store (meta.json first) and from local
+// disk by the pass every retention_interval once they are also older than
+// retention_delete_delay beyond that.
 //
 // Ingest rules applied here: an entry older than its stream's newest entry
 // minus out_of_order_window is refused ("too_far_behind"); a new stream
@@ -61,6 +63,14 @@ struct LogStoreOptions {
   io::ObjectStore* store = nullptr;   // nullptr: no shipping, local blocks only
   int64_t out_of_order_window_ns = 3600ll * 1'000'000'000;
   int max_streams_per_tenant = 0;     // 0: unlimited
+  // Per-tenant values of the two limits above (logs.limits through the
+  // shared `overrides:`), resolved when a tenant's store opens. nullptr:
+  // the values above for every tenant.
+  struct TenantLimits {
+    int64_t out_of_order_window_ns = 3600ll * 1'000'000'000;
+    int max_streams_per_tenant = 0;
+  };
+  std::function<TenantLimits(std::string_view tenant)> tenant_limits;
   std::chrono::milliseconds cut_interval{std::chrono::hours(1)};
   // A head larger than this (line + metadata bytes) is cut at once.
   uint64_t max_head_bytes = 512ull << 20;
@@ -78,6 +88,10 @@ struct LogStoreOptions {
   // A tenant's retention period (0: keep forever). nullptr: forever for all.
   std::function<std::chrono::milliseconds(std::string_view tenant)> retention_period;
   std::chrono::milliseconds retention_interval{std::chrono::minutes(10)};
+  // Loki's retention_delete_delay: a block past its tenant's retention is
+  // hidden from queries at once and deleted only once it is this much
+  // older (queries already running keep reading it meanwhile).
+  std::chrono::milliseconds retention_delete_delay{std::chrono::hours(2)};
   bool background = true;  // run the cut / ship / retention loop
 };
 

@@ -415,7 +415,11 @@ ApiResult PrometheusApi::UnionOverMatchSets(const net::HttpRequest& req,
   if (!end.ok()) return InvalidParam(end.status(), "end");
   auto sets = MatchParam(req);
   if (!sets.ok()) return InvalidParam(sets.status(), "match[]");
-  auto q = storage_->NewQuerier(req.tenant(), *start, *end);
+  // With dedup (the default), replica labels are hidden as in Thanos Query.
+  std::optional<ApiResult> dedup_err;
+  Queryable* storage = StorageFor(req, &dedup_err);
+  if (storage == nullptr) return *dedup_err;
+  auto q = storage->NewQuerier(req.tenant(), *start, *end);
   if (!q.ok()) return FromStatus(q.status());
   if (sets->empty()) sets->emplace_back();
   std::set<std::string> all;

@@ -172,6 +172,9 @@ class DedupQuerier final : public Querier {
 
   Result<std::vector<std::string>> LabelValues(
       const std::string& name, const std::vector<promql::Matcher>& matchers) override {
+    // Deduplicated series have no replica label (Thanos Query answers the
+    // same); dedup=false reads the replicas as stored.
+    if (IsReplica(name)) return std::vector<std::string>{};
     return inner_->LabelValues(name, matchers);
   }
 

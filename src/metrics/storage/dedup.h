@@ -18,9 +18,10 @@
 // More than two replicas are chained: dedup(dedup(r1, r2), r3) in label
 // order of the replica labels.
 //
-// LabelNames omits the replica labels; LabelValues of a replica label
-// still answers (useful to see which replicas exist). Matchers are passed
-// through unchanged (a matcher on a replica label selects that replica).
+// LabelNames omits the replica labels and LabelValues of a replica label is
+// empty, as in Thanos Query with dedup (the API's dedup=false reads the
+// storage beneath, which shows them). Matchers are passed through unchanged
+// (a matcher on a replica label selects that replica).
 //
 // Thread-safety and lifetimes follow storage.h.
 #pragma once

@@ -10,7 +10,9 @@
 #include "metrics/storage/external_labels.h"
 #include "metrics/tsdb/block.h"
 #include "metrics/tsdb/db_querier.h"
+#include "metrics/tsdb/head_postings.h"
 #include "metrics/tsdb/index/index_cache.h"
+#include "metrics/tsdb/index/index_reader.h"
 #include "telemetry/log.h"
 #include "telemetry/metrics.h"
 
@@ -36,6 +38,8 @@ struct BucketStore::Block {
 
   std::mutex mu;  // serializes loading
   std::shared_ptr<const tsdb::BlockReader> reader;
+  // Chunk segment objects (key, size) in segment order; set with reader.
+  std::vector<std::pair<std::string, uint64_t>> segments;
 };
 
 namespace {
@@ -68,6 +72,87 @@ namespace {
 Result<std::shared_ptr<const tsdb::BlockReader>> LoadBlock(const BucketStoreOptions& o,
                                                            BucketStore::Block& b);
 
+enum class Prefetch { kNone, kSeries, kChunks };
+
+// Records the postings lists SelectPostings may ask for (a superset: every
+// list is answered with a non-empty dummy so that nothing short-circuits).
+class PostingsKeyCollector {
+ public:
+  explicit PostingsKeyCollector(const tsdb::IndexReader& ix) : ix_(ix) {}
+  std::vector<uint64_t> All() { return Add("", ""); }
+  std::vector<uint64_t> Equal(std::string_view name, std::string_view value) {
+    return Add(name, value);
+  }
+  template <typename Pred>
+  std::vector<uint64_t> Values(std::string_view name, Pred pred) {
+    for (std::string_view v : ix_.LabelValues(name)) {
+      if (pred(v)) Add(name, v);
+    }
+    return {0};
+  }
+  std::vector<std::pair<std::string, std::string>> keys;
+
+ private:
+  std::vector<uint64_t> Add(std::string_view name, std::string_view value) {
+    keys.emplace_back(std::string(name), std::string(value));
+    return {0};
+  }
+  const tsdb::IndexReader& ix_;
+};
+
+// First read of a chunk whose length is unknown (Prometheus chunks hold
+// up to 120 samples: typically a few hundred bytes).
+constexpr uint64_t kChunkSizeGuess = 1024;
+constexpr uint64_t kChunkMaxGap = 512 * 1024;
+
+// Fetches, with coalesced ranged reads, what selecting `matchers` over
+// [mint, maxt] will read from a lazily loaded block: its postings lists,
+// series entries (into the index cache) and, for kChunks, the pages of its
+// chunks (into the page cache). Local (non-lazy) indexes: nothing to do.
+Status PrefetchBlock(const BucketStoreOptions& o, const BucketStore::Block& b,
+                     const tsdb::BlockReader& reader, const std::vector<promql::Matcher>& matchers,
+                     int64_t mint, int64_t maxt, Prefetch what) {
+  const tsdb::IndexReader& ix = reader.index();
+  if (!ix.lazy() || matchers.empty()) return Status::Ok();
+  PostingsKeyCollector keys(ix);
+  (void)tsdb::SelectPostings(keys, matchers);
+  SL_RETURN_IF_ERROR(ix.PrefetchPostings(keys.keys));
+  tsdb::BlockIndexView view(ix);
+  std::vector<uint64_t> refs = tsdb::SelectPostings(view, matchers);
+  SL_RETURN_IF_ERROR(view.status());
+  SL_RETURN_IF_ERROR(ix.PrefetchSeries(refs));
+  if (what != Prefetch::kChunks || o.page_cache == nullptr) return Status::Ok();
+
+  std::vector<std::vector<uint64_t>> offsets(b.segments.size());
+  metrics::Labels l;
+  std::vector<tsdb::ChunkMeta> chunks;
+  for (uint64_t ref : refs) {
+    SL_RETURN_IF_ERROR(ix.Series(ref, &l, &chunks));
+    for (const tsdb::ChunkMeta& c : chunks) {
+      if (c.max_time < mint || c.min_time > maxt) continue;
+      uint32_t seg = tsdb::ChunkRefSegment(c.ref);
+      if (seg < offsets.size()) offsets[seg].push_back(tsdb::ChunkRefOffset(c.ref));
+    }
+  }
+  for (size_t seg = 0; seg < offsets.size(); ++seg) {
+    std::vector<uint64_t>& offs = offsets[seg];
+    if (offs.empty()) continue;
+    std::sort(offs.begin(), offs.end());
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    for (size_t i = 0; i < offs.size(); ++i) {
+      uint64_t len = kChunkSizeGuess;
+      // Chunks are written back to back: the next one bounds this one.
+      if (i + 1 < offs.size() && offs[i + 1] > offs[i]) len = std::min(len, offs[i + 1] - offs[i]);
+      ranges.emplace_back(offs[i], len);
+    }
+    SL_RETURN_IF_ERROR(io::PrefetchObjectRanges(o.store, b.segments[seg].first, o.page_cache,
+                                                b.segments[seg].second, std::move(ranges),
+                                                kChunkMaxGap)
+                           .status());
+  }
+  return Status::Ok();
+}
+
 class BucketQuerier final : public metrics::Querier {
  public:
   BucketQuerier(const BucketStoreOptions* options, std::vector<std::shared_ptr<BucketStore::Block>> blocks,
@@ -77,6 +162,7 @@ class BucketQuerier final : public metrics::Querier {
       : options_(options),
         blocks_(std::move(blocks)),
         block_queriers_(blocks_.size()),
+        readers_(blocks_.size()),
         mint_(mint),
         maxt_(maxt),
         queried_(queried),
@@ -87,26 +173,31 @@ class BucketQuerier final : public metrics::Querier {
 
   std::unique_ptr<metrics::SeriesSet> Select(bool sorted, const metrics::SelectHints* hints,
                                              const std::vector<promql::Matcher>& matchers) override {
-    auto q = Prepare(matchers);
+    const bool samples = hints == nullptr || hints->func != "series";
+    auto q = Prepare(matchers, samples ? Prefetch::kChunks : Prefetch::kSeries);
     if (!q.ok()) return tsdb::ErrorSeriesSet(q.status());
     return (*q)->Select(sorted, hints, matchers);
   }
 
   Result<std::vector<std::string>> LabelValues(
       const std::string& name, const std::vector<promql::Matcher>& matchers) override {
-    SL_ASSIGN_OR_RETURN(metrics::Querier * q, Prepare(matchers));
+    SL_ASSIGN_OR_RETURN(metrics::Querier * q,
+                        Prepare(matchers, matchers.empty() ? Prefetch::kNone : Prefetch::kSeries));
     return q->LabelValues(name, matchers);
   }
 
   Result<std::vector<std::string>> LabelNames(
       const std::vector<promql::Matcher>& matchers) override {
-    SL_ASSIGN_OR_RETURN(metrics::Querier * q, Prepare(matchers));
+    SL_ASSIGN_OR_RETURN(metrics::Querier * q,
+                        Prepare(matchers, matchers.empty() ? Prefetch::kNone : Prefetch::kSeries));
     return q->LabelNames(matchers);
   }
 
  private:
   // A merge over the blocks that can match `matchers`; owned by this.
-  Result<metrics::Querier*> Prepare(const std::vector<promql::Matcher>& matchers) {
+  // Lazy blocks first fetch what the query will read (`what`) with
+  // coalesced ranged reads.
+  Result<metrics::Querier*> Prepare(const std::vector<promql::Matcher>& matchers, Prefetch what) {
     std::vector<std::unique_ptr<metrics::Querier>> parts;
     for (size_t i = 0; i < blocks_.size(); ++i) {
       BucketStore::Block& b = *blocks_[i];
@@ -131,8 +222,26 @@ class BucketQuerier final : public metrics::Querier {
           }
           reader = b.reader;
         }
+        readers_[i] = reader;
         block_queriers_[i] = metrics::NewExternalLabelsQuerier(
             tsdb::NewBlockQuerier(std::move(reader), mint_, maxt_), b.ext_labels);
+      }
+      if (what != Prefetch::kNone) {
+        // The block's own querier sees the matchers without the external
+        // labels (NewExternalLabelsQuerier strips them).
+        std::vector<promql::Matcher> inner;
+        bool rejected = false;
+        for (const promql::Matcher& m : matchers) {
+          if (b.ext_labels.Has(m.name())) {
+            if (!m.Matches(b.ext_labels.Get(m.name()))) rejected = true;
+          } else {
+            inner.push_back(m);
+          }
+        }
+        if (!rejected) {
+          Status st = PrefetchBlock(*options_, b, *readers_[i], inner, mint_, maxt_, what);
+          if (!st.ok()) return st.Annotate("reading block " + b.prefix);
+        }
       }
       parts.push_back(std::make_unique<BorrowedQuerier>(block_queriers_[i].get()));
     }
@@ -143,6 +252,7 @@ class BucketQuerier final : public metrics::Querier {
   const BucketStoreOptions* options_;
   std::vector<std::shared_ptr<BucketStore::Block>> blocks_;  // newest first
   std::vector<std::unique_ptr<metrics::Querier>> block_queriers_;
+  std::vector<std::shared_ptr<const tsdb::BlockReader>> readers_;
   std::vector<std::unique_ptr<metrics::Querier>> merged_;
   int64_t mint_, maxt_;
   telemetry::Counter* queried_;
@@ -152,24 +262,38 @@ class BucketQuerier final : public metrics::Querier {
   telemetry::Counter* load_failures_;
 };
 
-// Downloads the index unless a complete local copy exists (WriteFileAtomic
-// renames it into place, so a present file is whole).
+// The block's index as a lazy reader: the local index-header
+// (<local_dir>/<ULID>/index-header, built from ranged reads of the index
+// object on first use, written atomically, reused after a restart, rebuilt
+// when unreadable) over ranged reads of the index object.
 Result<std::unique_ptr<tsdb::IndexReader>> OpenIndex(const BucketStoreOptions& o,
                                                      BucketStore::Block& b) {
   io::Env* env = o.env;
-  const std::string path = io::JoinPath(b.local_dir, "index");
+  std::optional<uint64_t> size;
+  for (const blocks::BlockFile& f : b.meta.files) {
+    if (f.rel_path == "index") size = f.size_bytes;
+  }
+  const std::string key = b.prefix + "index";
+  // No page cache: the index cache holds what was read.
+  SL_ASSIGN_OR_RETURN(std::unique_ptr<io::RandomAccessFile> remote,
+                      io::OpenObjectFile(o.store, key, nullptr, size));
+  const std::string path = io::JoinPath(b.local_dir, "index-header");
   if (env->FileExists(path)) {
-    auto ix = tsdb::IndexReader::Open(env, path);
+    SL_ASSIGN_OR_RETURN(std::unique_ptr<io::RandomAccessFile> again,
+                        io::OpenObjectFile(o.store, key, nullptr, remote->Size()));
+    auto ix = tsdb::IndexReader::OpenLazy(env, path, std::move(again));
     if (ix.ok()) return ix;
-    log::Warn("store gateway: local index copy unreadable, downloading again",
+    log::Warn("store gateway: index-header unreadable, building it again",
               {{"path", path}, {"err", ix.status().ToString()}});
     (void)env->RemoveFile(path);
   }
-  SL_ASSIGN_OR_RETURN(std::string data, o.store->Get(b.prefix + "index"));
+  SL_ASSIGN_OR_RETURN(std::string header, tsdb::IndexReader::BuildHeader(*remote));
   SL_RETURN_IF_ERROR(io::CreateDirsDurable(*env, b.local_dir));
-  SL_RETURN_IF_ERROR(env->WriteFileAtomic(path, data));
-  return tsdb::IndexReader::Open(env, path);
+  SL_RETURN_IF_ERROR(env->WriteFileAtomic(path, header));
+  return tsdb::IndexReader::OpenLazy(env, path, std::move(remote));
 }
+
+const uint64_t kEmptyTombstonesSize = tsdb::EncodeTombstones({}).size();
 
 Result<std::shared_ptr<const tsdb::BlockReader>> LoadBlock(const BucketStoreOptions& o,
                                                            BucketStore::Block& b) {
@@ -185,7 +309,8 @@ Result<std::shared_ptr<const tsdb::BlockReader>> LoadBlock(const BucketStoreOpti
       if (f.rel_path.rfind("chunks/", 0) == 0) {
         segs.emplace_back(b.prefix + f.rel_path, f.size_bytes);
       } else if (f.rel_path == "tombstones") {
-        has_tombstones = true;
+        // An empty tombstones file (header and CRC only) is not worth a GET.
+        has_tombstones = f.size_bytes != kEmptyTombstonesSize;
       }
     }
   } else {
@@ -203,11 +328,14 @@ Result<std::shared_ptr<const tsdb::BlockReader>> LoadBlock(const BucketStoreOpti
   });
   std::vector<std::unique_ptr<io::RandomAccessFile>> files;
   std::vector<std::string> names;
+  std::vector<std::pair<std::string, uint64_t>> segments;
   for (auto& [key, size] : segs) {
     SL_ASSIGN_OR_RETURN(auto f, io::OpenObjectFile(o.store, key, o.page_cache, size));
+    segments.emplace_back(key, f->Size());
     files.push_back(std::move(f));
     names.push_back(key);
   }
+  b.segments = std::move(segments);
   SL_ASSIGN_OR_RETURN(auto chunks, tsdb::ChunkReader::FromFiles(std::move(files), std::move(names)));
 
   tsdb::Tombstones tombstones;
@@ -341,19 +469,26 @@ Status BucketStore::Sync() {
                                               {"total", static_cast<int64_t>(complete.size())}});
   }
 
-  // Local index copies of blocks that are no longer in the bucket (e.g.
+  // Local folders (index-headers) of blocks no longer in the bucket (e.g.
   // deleted while we were down).
   if (options_.env->FileExists(options_.local_dir)) {
     auto children = options_.env->GetChildren(options_.local_dir);
     if (children.ok()) {
       for (const std::string& name : *children) {
         auto u = blocks::Ulid::Parse(name);
-        if (u.ok() && complete.count(*u) == 0) {
-          (void)options_.env->RemoveAll(io::JoinPath(options_.local_dir, name));
+        if (!u.ok()) continue;
+        const std::string dir = io::JoinPath(options_.local_dir, name);
+        if (complete.count(*u) == 0) {
+          (void)options_.env->RemoveAll(dir);
+        } else if (!legacy_checked_) {
+          // Whole-index copies of the old layout (before index-headers).
+          const std::string legacy = io::JoinPath(dir, "index");
+          if (options_.env->FileExists(legacy)) (void)options_.env->RemoveFile(legacy);
         }
       }
     }
   }
+  legacy_checked_ = true;
   if (!first_error.ok()) metrics_->sync_failures->Inc();
   return first_error;
 }

@@ -2,25 +2,32 @@
 // (Thanos's store gateway BucketStore, inside the querier process).
 //
 //   metrics/<tenant>/<ULID>/meta.json   a block exists once this exists
-//   metrics/<tenant>/<ULID>/index       downloaded on first use to
-//                                       <local_dir>/<ULID>/index (atomic
-//                                       rename; reused after a restart)
+//   metrics/<tenant>/<ULID>/index       read in place with ranged reads; an
+//                                       index-header built from it on first
+//                                       use is kept in
+//                                       <local_dir>/<ULID>/index-header
+//                                       (atomic rename; reused after a
+//                                       restart, rebuilt when corrupt)
 //   metrics/<tenant>/<ULID>/chunks/...  read in place through object files
 //                                       and the shared page cache
 //
 // Sync() lists the tenant's prefix, reads meta.json of blocks it has not
 // seen, skips blocks without meta.json (uploads in progress) and forgets
-// blocks that vanished (their local index copies are removed; queriers
-// still holding one keep reading it until they finish).
+// blocks that vanished (their local index-headers are removed; queriers
+// still holding one keep reading it until they finish). The first Sync
+// also deletes whole-index copies of the old layout (<ULID>/index).
 //
 // Querier(mint, maxt, exclude) answers over the blocks overlapping
 // [mint, maxt] (time pruning) that are not in `exclude` (blocks the local
 // DB still has). On each Select, blocks whose external labels (meta.json
 // thanos.labels) cannot match the matchers are skipped without being
-// loaded (label pruning); the others are loaded (index downloaded if
-// needed) and queried with tsdb::NewBlockQuerier, their series carrying the
-// block's external labels, merged with tsdb::NewMergeQuerier (newest block
-// first on equal timestamps).
+// loaded (label pruning); the others are loaded (index-header built if
+// needed) and queried with tsdb::NewBlockQuerier over a lazy IndexReader,
+// their series carrying the block's external labels, merged with
+// tsdb::NewMergeQuerier (newest block first on equal timestamps). Before
+// that, the postings, series entries and (for Select) chunk pages the
+// query will read are fetched with coalesced ranged reads into the index
+// and page caches (docs/store-gateway.md).
 //
 // Metrics (Registry given in the options): thanos_blocks_meta_syncs_total,
 // thanos_blocks_meta_sync_failures_total, thanos_bucket_store_blocks_loaded,
@@ -37,6 +44,7 @@
 // (err()), and is retried by the next query.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -70,7 +78,7 @@ struct BucketStoreOptions {
   std::string tenant;
   // Object prefix of the tenant's blocks; empty: blocks::TenantPrefix("metrics", tenant).
   std::string prefix;
-  // Local index copies: <local_dir>/<ULID>/index. Required.
+  // Local index-headers: <local_dir>/<ULID>/index-header. Required.
   std::string local_dir;
   io::PageCache* page_cache = nullptr;     // chunk pages; nullptr: no caching
   tsdb::IndexCache* index_cache = nullptr;  // postings/series; nullptr: none
@@ -103,6 +111,7 @@ class BucketStore {
   std::unique_ptr<Metrics> metrics_;
   mutable std::mutex mu_;
   std::map<blocks::Ulid, std::shared_ptr<Block>> blocks_;
+  std::atomic<bool> legacy_checked_{false};  // old-layout index copies removed
 };
 
 }  // namespace sightline::storegateway

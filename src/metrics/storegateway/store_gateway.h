@@ -9,7 +9,7 @@
 // every sync_interval. A tenant first seen at query time is synced on the
 // spot, so a query never waits a full interval for a new tenant.
 //
-// Local state: <data_dir>/store-gateway/<tenant>/<ULID>/index.
+// Local state: <data_dir>/store-gateway/<tenant>/<ULID>/index-header.
 //
 // Thread-safety: every method may be called concurrently; Stop() must not
 // race with Start(). Queriers must be destroyed before the StoreGateway.

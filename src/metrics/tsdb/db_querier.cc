@@ -59,38 +59,6 @@ class StatusSeriesSet final : public metrics::SeriesSet {
 
 // --- one block ---
 
-// SelectPostings adapter over a block index; remembers the first error.
-class BlockIndexView {
- public:
-  explicit BlockIndexView(const IndexReader& ix) : ix_(ix) {}
-
-  std::vector<uint64_t> All() { return Take(ix_.AllPostings()); }
-  std::vector<uint64_t> Equal(std::string_view name, std::string_view value) {
-    return Take(ix_.Postings(name, value));
-  }
-  template <typename Pred>
-  std::vector<uint64_t> Values(std::string_view name, Pred pred) {
-    std::vector<std::vector<uint64_t>> lists;
-    for (std::string_view v : ix_.LabelValues(name)) {
-      if (pred(v)) lists.push_back(Take(ix_.Postings(name, v)));
-    }
-    return MergePostings(std::move(lists));
-  }
-  const Status& status() const { return status_; }
-
- private:
-  std::vector<uint64_t> Take(Result<std::vector<SeriesRef>> r) {
-    if (!r.ok()) {
-      if (status_.ok()) status_ = r.status();
-      return {};
-    }
-    return std::move(r).value();
-  }
-
-  const IndexReader& ix_;
-  Status status_;
-};
-
 class BlockSeries final : public metrics::Series {
  public:
   BlockSeries(const BlockReader* b, SeriesRef ref, Labels l, std::vector<ChunkMeta> chunks,

@@ -21,8 +21,42 @@
 
 #include "metrics/storage/storage.h"
 #include "metrics/tsdb/block.h"
+#include "metrics/tsdb/head_postings.h"
 
 namespace sightline::tsdb {
+
+// The SelectPostings adapter (head_postings.h) over a block's index, local
+// or lazy; remembers the first read error in status().
+class BlockIndexView {
+ public:
+  explicit BlockIndexView(const IndexReader& ix) : ix_(ix) {}
+
+  std::vector<uint64_t> All() { return Take(ix_.AllPostings()); }
+  std::vector<uint64_t> Equal(std::string_view name, std::string_view value) {
+    return Take(ix_.Postings(name, value));
+  }
+  template <typename Pred>
+  std::vector<uint64_t> Values(std::string_view name, Pred pred) {
+    std::vector<std::vector<uint64_t>> lists;
+    for (std::string_view v : ix_.LabelValues(name)) {
+      if (pred(v)) lists.push_back(Take(ix_.Postings(name, v)));
+    }
+    return MergePostings(std::move(lists));
+  }
+  const Status& status() const { return status_; }
+
+ private:
+  std::vector<uint64_t> Take(Result<std::vector<SeriesRef>> r) {
+    if (!r.ok()) {
+      if (status_.ok()) status_ = r.status();
+      return {};
+    }
+    return std::move(r).value();
+  }
+
+  const IndexReader& ix_;
+  Status status_;
+};
 
 // A querier over one block on local disk for [mint, maxt]. The block is
 // shared with the DB: it stays open while the querier lives, even if local

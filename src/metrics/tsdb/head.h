@@ -316,7 +316,7 @@ class Head {
   // Head chunk files (nullptr: chunks in memory) and, during replay, the
   // chunks they hold per series ref.
   std::unique_ptr<HeadChunkFiles> chunk_files_;
-  std::unordered_map<uint64_t, std::vector<HeadChunkMeta>> replay_chunks_;
+  std::unique_ptr<head_internal::ReplayChunks> replay_chunks_;
 
   std::atomic<uint64_t> last_ref_{0};
   std::atomic<int64_t> min_time_{head_internal::kMaxTime};

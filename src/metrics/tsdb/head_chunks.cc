@@ -224,6 +224,9 @@ Result<std::unique_ptr<HeadChunkFiles>> HeadChunkFiles::Open(
       seg->size = good;
     }
     ::close(fd);
+    // Validation touched every page: drop them from the process's resident
+    // set (they stay in the page cache); reads fault in what they need.
+    (void)::madvise(seg->map, seg->map_len, MADV_DONTNEED);
     ++stats->segments;
     f->segments_[seq] = std::move(seg);
   }

@@ -36,6 +36,7 @@
 
 #include "metrics/tsdb/block.h"
 #include "metrics/tsdb/chunkenc/xor.h"
+#include "metrics/tsdb/head_chunks.h"
 
 namespace sightline::tsdb::head_internal {
 
@@ -464,6 +465,92 @@ class MemPostings {
   mutable std::shared_mutex mu_;
   std::unordered_map<uint32_t, ValueMap> m_;
   PostingsList all_;
+};
+
+// Replay only (head_wal.cc). The chunks found in the head chunk files,
+// grouped by series ref, and per ref what lets the thread reading the WAL
+// skip the samples those chunks hold without touching the series. When the
+// refs are dense (the usual case: refs are handed out from 1 upwards), both
+// are arrays indexed by ref; otherwise the chunks are found by binary search
+// and skipping is left to the series (SkipOf returns nullptr). Not
+// thread-safe: used by the replaying thread only.
+class ReplayChunks {
+ public:
+  // Per-ref skip state: while the series has only its re-attached chunks
+  // (disk_max_t != kMinTime), a WAL sample at or before disk_max_t and not
+  // older than last_t is one of theirs.
+  struct Skip {
+    int64_t disk_max_t = kMinTime;  // kMinTime: not skipping (any more)
+    int64_t last_t = kMinTime;      // the newest sample skipped
+    uint64_t last_v = 0;
+  };
+
+  void Add(const HeadChunkMeta& m) { metas_.push_back(m); }
+  // Groups what Add collected by ref, each ref's chunks by min_t.
+  void Build();
+  bool empty() const { return metas_.empty(); }
+  size_t num_refs() const { return num_refs_; }
+  // The chunks of `ref` (by min_t), the first time it is asked for; empty
+  // afterwards.
+  std::span<const HeadChunkMeta> Take(uint64_t ref);
+  // Chunks never taken (their series has no WAL record).
+  uint64_t Untaken() const { return metas_.size() - taken_; }
+  // The skip state of `ref`, or nullptr (no chunks, or refs not dense).
+  Skip* SkipOf(uint64_t ref) {
+    const uint64_t i = ref - base_;
+    return dense_ && i < skip_.size() ? &skip_[i] : nullptr;
+  }
+  // Calls fn(ref, skip) for every ref still skipping with a sample skipped.
+  template <typename Fn>
+  void ForEachSkipping(Fn fn) const {
+    for (size_t i = 0; i < skip_.size(); ++i) {
+      if (skip_[i].disk_max_t != kMinTime && skip_[i].last_t != kMinTime) fn(base_ + i, skip_[i]);
+    }
+  }
+
+ private:
+  std::vector<HeadChunkMeta> metas_;  // by (ref, min_t) after Build
+  std::vector<uint8_t> taken_flag_;   // by position in metas_ (first of a ref)
+  uint64_t taken_ = 0;
+  size_t num_refs_ = 0;
+  bool dense_ = false;
+  uint64_t base_ = 0;              // dense: the smallest ref
+  std::vector<uint32_t> starts_;   // dense: ref's chunks are [starts_[i], starts_[i + 1])
+  std::vector<Skip> skip_;         // dense: by ref - base_
+};
+
+// Replay only (head_wal.cc): series by ref in fixed pages, so that replay
+// workers find a series without hashing or locking. Set (from the thread
+// reading the WAL) happens before the samples of that series are handed to
+// a worker, which orders it before the worker's Get. Refs >= 2^32 are not
+// indexed, nor are refs so sparse that their pages would take more than
+// ~4x the memory of a dense array (Get returns nullptr; callers fall back to
+// the ref tables).
+class ReplaySeriesIndex {
+ public:
+  ReplaySeriesIndex();
+  ~ReplaySeriesIndex();
+  ReplaySeriesIndex(const ReplaySeriesIndex&) = delete;
+  ReplaySeriesIndex& operator=(const ReplaySeriesIndex&) = delete;
+
+  void Set(uint64_t ref, MemSeries* s);
+  MemSeries* Get(uint64_t ref) const {
+    if ((ref >> 32) != 0) return nullptr;
+    const Page* page = pages_[ref >> kPageBits].load(std::memory_order_acquire);
+    return page == nullptr ? nullptr
+                           : page->slots[ref & (kPageSize - 1)].load(std::memory_order_relaxed);
+  }
+
+ private:
+  static constexpr int kPageBits = 16;
+  static constexpr uint64_t kPageSize = uint64_t{1} << kPageBits;
+  static constexpr uint64_t kPages = uint64_t{1} << (32 - kPageBits);
+  struct Page {
+    std::atomic<MemSeries*> slots[kPageSize] = {};
+  };
+  std::unique_ptr<std::atomic<Page*>[]> pages_;
+  uint64_t sets_ = 0;
+  uint64_t pages_allocated_ = 0;
 };
 
 }  // namespace sightline::tsdb::head_internal

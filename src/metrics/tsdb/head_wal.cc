@@ -32,16 +32,121 @@ Labels WithoutEmptyValues(Labels l) {
   return Labels::FromSortedUnchecked(std::move(out));
 }
 
+// A replayed sample whose ref carries this bit is not a sample: it tells
+// the worker the newest sample skipped for the series (ReplayChunks::Skip),
+// which the series needs before it can classify a sample that is not
+// skipped. Real refs are handed out from 1 upwards and never reach it.
+constexpr uint64_t kRestoreLastBit = uint64_t{1} << 63;
+
 }  // namespace
+
+namespace head_internal {
+
+void ReplayChunks::Build() {
+  taken_ = 0;
+  num_refs_ = 0;
+  dense_ = false;
+  starts_.clear();
+  skip_.clear();
+  if (metas_.empty()) return;
+  uint64_t lo = metas_[0].series_ref, hi = lo;
+  for (const HeadChunkMeta& m : metas_) {
+    lo = std::min(lo, m.series_ref);
+    hi = std::max(hi, m.series_ref);
+  }
+  const uint64_t span = hi - lo + 1;
+  auto by_min_t = [](const HeadChunkMeta& a, const HeadChunkMeta& b) { return a.min_t < b.min_t; };
+  if (span <= 4 * static_cast<uint64_t>(metas_.size()) + 65536 && metas_.size() < (1ull << 31)) {
+    // Counting sort by ref, then each ref's few chunks by min_t.
+    dense_ = true;
+    base_ = lo;
+    starts_.assign(span + 1, 0);
+    for (const HeadChunkMeta& m : metas_) ++starts_[m.series_ref - lo + 1];
+    for (size_t i = 1; i <= span; ++i) starts_[i] += starts_[i - 1];
+    std::vector<HeadChunkMeta> sorted(metas_.size());
+    std::vector<uint32_t> next(starts_.begin(), starts_.end() - 1);
+    for (const HeadChunkMeta& m : metas_) sorted[next[m.series_ref - lo]++] = m;
+    metas_ = std::move(sorted);
+    for (size_t i = 0; i < span; ++i) {
+      if (starts_[i + 1] - starts_[i] > 1) {
+        std::sort(metas_.begin() + starts_[i], metas_.begin() + starts_[i + 1], by_min_t);
+      }
+      if (starts_[i + 1] > starts_[i]) ++num_refs_;
+    }
+    skip_.assign(span, Skip{});
+  } else {
+    std::sort(metas_.begin(), metas_.end(), [](const HeadChunkMeta& a, const HeadChunkMeta& b) {
+      return a.series_ref != b.series_ref ? a.series_ref < b.series_ref : a.min_t < b.min_t;
+    });
+    for (size_t i = 0; i < metas_.size(); ++i) {
+      if (i == 0 || metas_[i].series_ref != metas_[i - 1].series_ref) ++num_refs_;
+    }
+  }
+  taken_flag_.assign(metas_.size(), 0);
+}
+
+std::span<const HeadChunkMeta> ReplayChunks::Take(uint64_t ref) {
+  size_t b, e;
+  if (dense_) {
+    const uint64_t i = ref - base_;
+    if (i >= skip_.size()) return {};
+    b = starts_[i];
+    e = starts_[i + 1];
+  } else {
+    auto lo = std::lower_bound(metas_.begin(), metas_.end(), ref,
+                               [](const HeadChunkMeta& m, uint64_t r) { return m.series_ref < r; });
+    auto hi = lo;
+    while (hi != metas_.end() && hi->series_ref == ref) ++hi;
+    b = static_cast<size_t>(lo - metas_.begin());
+    e = static_cast<size_t>(hi - metas_.begin());
+  }
+  if (b == e || taken_flag_[b] != 0) return {};
+  taken_flag_[b] = 1;
+  taken_ += e - b;
+  return {metas_.data() + b, e - b};
+}
+
+ReplaySeriesIndex::ReplaySeriesIndex() : pages_(new std::atomic<Page*>[kPages]) {
+  for (uint64_t i = 0; i < kPages; ++i) pages_[i].store(nullptr, std::memory_order_relaxed);
+}
+
+ReplaySeriesIndex::~ReplaySeriesIndex() {
+  for (uint64_t i = 0; i < kPages; ++i) delete pages_[i].load(std::memory_order_relaxed);
+}
+
+void ReplaySeriesIndex::Set(uint64_t ref, MemSeries* s) {
+  if ((ref >> 32) != 0) return;
+  ++sets_;
+  std::atomic<Page*>& slot = pages_[ref >> kPageBits];
+  Page* page = slot.load(std::memory_order_relaxed);
+  if (page == nullptr) {
+    // Sparse refs: bound the pages to ~4x what a dense array would take.
+    if ((pages_allocated_ + 1) * kPageSize > 4 * (sets_ + kPageSize)) return;
+    ++pages_allocated_;
+    page = new Page();
+    slot.store(page, std::memory_order_release);
+  }
+  page->slots[ref & (kPageSize - 1)].store(s, std::memory_order_relaxed);
+}
+
+}  // namespace head_internal
 
 // Applies replayed samples on worker threads. Each worker owns a set of ref
 // stripes (all samples of a series go to one worker, in WAL order, so the
 // in-order / out-of-order decisions are those of a sequential replay), and
-// workers never contend for a lock. Series records are applied by the
-// replaying thread before the samples that follow them are dispatched.
+// workers never contend for a lock: a series found in the replay index is
+// touched by its worker only until replay ends (the reading thread only
+// creates series and attaches their chunks before their samples follow).
+// Series records are applied by the replaying thread before the samples that
+// follow them are dispatched. Samples that re-attached on-disk chunks hold
+// are dropped here, before dispatch, when the chunks give a skip state
+// (ReplayChunks::SkipOf).
 class WalReplayer {
  public:
-  WalReplayer(Head* head, int workers) : head_(head), workers_(std::max(1, workers)) {
+  WalReplayer(Head* head, int workers, const head_internal::ReplaySeriesIndex* index,
+              head_internal::ReplayChunks* chunks)
+      : head_(head), index_(index), chunks_(chunks), workers_(std::max(1, workers)) {
+    batch_.resize(workers_.size());
     if (workers_.size() == 1) return;  // applied inline
     for (Worker& w : workers_) w.thread = std::thread([this, &w] { Run(w); });
   }
@@ -50,31 +155,59 @@ class WalReplayer {
   // Dispatches `samples` (consumed); aliases resolved here, so that a
   // series' samples all go to one worker.
   void Add(std::vector<WalSample>* samples) {
-    if (workers_.size() == 1) {
-      Apply(workers_[0], *samples);
+    for (auto& b : batch_) b.clear();
+    const size_t nw = workers_.size();
+    std::unique_lock<std::mutex> al(head_->aliases_mu_);
+    const bool any_alias = !head_->aliases_.empty();
+    if (!any_alias) al.unlock();
+    for (const WalSample& x : *samples) {
+      uint64_t ref = x.ref;
+      if ((ref & kRestoreLastBit) != 0) {  // no series has such a ref
+        ++unknown_;
+        continue;
+      }
+      if (any_alias) {
+        auto it = head_->aliases_.find(ref);
+        if (it != head_->aliases_.end()) ref = it->second;
+      }
+      std::vector<WalSample>& out = batch_[nw == 1 ? 0 : (ref & head_->stripe_mask_) % nw];
+      if (chunks_ != nullptr) {
+        head_internal::ReplayChunks::Skip* k = chunks_->SkipOf(ref);
+        if (k != nullptr && k->disk_max_t != kMinTime) {
+          // The test of Head::ReplaySampleLocked, on the skip state.
+          if (x.t <= k->disk_max_t && (k->last_t == kMinTime || x.t >= k->last_t)) {
+            k->last_t = x.t;
+            k->last_v = x.v_bits;
+            ++skipped_;
+            continue;
+          }
+          if (k->last_t != kMinTime) {
+            out.push_back(WalSample{ref | kRestoreLastBit, k->last_t, k->last_v});
+          }
+          // In order after the chunks: the series gets a head chunk, nothing
+          // more is skipped (older samples are out of order, as before).
+          if (x.t > k->disk_max_t) k->disk_max_t = kMinTime;
+        }
+      }
+      out.push_back(WalSample{ref, x.t, x.v_bits});
+    }
+    if (al.owns_lock()) al.unlock();
+    if (nw == 1) {
+      Apply(workers_[0], batch_[0]);
       return;
     }
-    for (auto& b : batch_) b.clear();
-    batch_.resize(workers_.size());
-    {
-      std::lock_guard<std::mutex> l(head_->aliases_mu_);
-      const bool any_alias = !head_->aliases_.empty();
-      for (const WalSample& x : *samples) {
-        uint64_t ref = x.ref;
-        if (any_alias) {
-          auto it = head_->aliases_.find(ref);
-          if (it != head_->aliases_.end()) ref = it->second;
-        }
-        batch_[(ref & head_->stripe_mask_) % workers_.size()].push_back(x);
-      }
-    }
-    for (size_t i = 0; i < workers_.size(); ++i) {
+    for (size_t i = 0; i < nw; ++i) {
       if (batch_[i].empty()) continue;
       Worker& w = workers_[i];
       std::unique_lock<std::mutex> l(w.mu);
       w.cv.wait(l, [&] { return w.queue.size() < kMaxQueued; });
       w.queue.push_back(std::move(batch_[i]));
-      batch_[i] = {};
+      if (!w.spare.empty()) {
+        batch_[i] = std::move(w.spare.back());
+        w.spare.pop_back();
+      } else {
+        batch_[i] = {};
+      }
       w.cv.notify_all();
     }
   }
@@ -83,7 +216,8 @@ class WalReplayer {
   Head::ApplyCounts Finish(uint64_t* unknown) {
     Stop();
     Head::ApplyCounts total;
-    *unknown = 0;
+    *unknown = unknown_;
+    total.skipped_on_disk = skipped_;
     for (const Worker& w : workers_) {
       total.appended += w.c.appended;
       total.ooo_appended += w.c.ooo_appended;
@@ -104,6 +238,7 @@ class WalReplayer {
     std::mutex mu;
     std::condition_variable cv;
     std::deque<std::vector<WalSample>> queue;
+    std::vector<std::vector<WalSample>> spare;  // drained batches, for reuse
     bool stop = false;
     std::thread thread;
     Head::ApplyCounts c;
@@ -122,10 +257,14 @@ class WalReplayer {
   }
 
   void Run(Worker& w) {
+    std::vector<WalSample> batch;
     for (;;) {
-      std::vector<WalSample> batch;
       {
         std::unique_lock<std::mutex> l(w.mu);
+        if (batch.capacity() > 0 && w.spare.size() < 4) {
+          batch.clear();
+          w.spare.push_back(std::move(batch));
+        }
         w.cv.wait(l, [&] { return w.stop || !w.queue.empty(); });
         if (w.queue.empty()) return;  // stopped and drained
         batch = std::move(w.queue.front());
@@ -136,34 +275,62 @@ class WalReplayer {
     }
   }
 
+  // One replayed entry on its series (owned by the calling worker).
+  void Step(MemSeries* s, const WalSample& x, Head::ApplyCounts* c) {
+    if ((x.ref & kRestoreLastBit) != 0) {
+      s->last_t = x.t;
+      s->last_v = x.v_bits;
+      s->last_v_unknown = false;
+      return;
+    }
+    head_->ReplaySampleLocked(s, x.t, x.v_bits, c);
+  }
+
   void Apply(Worker& w, const std::vector<WalSample>& samples) {
     Head::ApplyCounts& c = w.c;
-    for (const WalSample& x : samples) {
+    const size_t n = samples.size();
+    constexpr size_t kAhead = 8;
+    for (size_t i = 0; i < n; ++i) {
+      if (i + kAhead < n) {
+        if (MemSeries* p = index_->Get(samples[i + kAhead].ref & ~kRestoreLastBit)) {
+          __builtin_prefetch(p);
+        }
+      }
+      const WalSample& x = samples[i];
+      const uint64_t ref = x.ref & ~kRestoreLastBit;
+      if (MemSeries* s = index_->Get(ref); s != nullptr) {
+        Step(s, x, &c);
+        continue;
+      }
       {
-        Head::RefStripe& rs = head_->RefStripeOf(x.ref);
+        Head::RefStripe& rs = head_->RefStripeOf(ref);
         std::lock_guard<std::mutex> l(rs.mu);
-        MemSeries* s = rs.series.Find(x.ref);
+        MemSeries* s = rs.series.Find(ref);
         if (s != nullptr) {
-          head_->ReplaySampleLocked(s, x.t, x.v_bits, &c);
+          Step(s, x, &c);
           continue;
         }
       }
       // An alias (same labels under an older ref) or an unknown series.
-      MemSeries* s = head_->LookupForReplay(x.ref);
+      MemSeries* s = head_->LookupForReplay(ref);
       if (s == nullptr) {
-        ++w.unknown;
+        if ((x.ref & kRestoreLastBit) == 0) ++w.unknown;
         continue;
       }
       Head::RefStripe& crs = head_->RefStripeOf(s->ref);
       std::lock_guard<std::mutex> l(crs.mu);
-      head_->ReplaySampleLocked(s, x.t, x.v_bits, &c);
+      Step(s, x, &c);
     }
     if (c.mint != kMaxTime) head_->UpdateMinMaxTime(c.mint, std::max(c.maxt, c.mint));
   }
 
   Head* const head_;
+  const head_internal::ReplaySeriesIndex* const index_;
+  head_internal::ReplayChunks* const chunks_;  // nullptr: no chunk files
   std::deque<Worker> workers_;
   std::vector<std::vector<WalSample>> batch_;
+  uint64_t skipped_ = 0;  // by the skip state, before dispatch
+  uint64_t unknown_ = 0;
 };
 
 void Head::ReplaySampleLocked(MemSeries* s, int64_t t, uint64_t v_bits, ApplyCounts* c) {
@@ -190,6 +357,7 @@ Status Head::OpenChunkFiles() {
   const int64_t min_valid = MinValidTime();
   HeadChunkFilesOpenStats stats;
   uint64_t below = 0;
+  auto chunks = std::make_unique<head_internal::ReplayChunks>();
   auto files = HeadChunkFiles::Open(
       o,
       [&](const HeadChunkMeta& m) {
@@ -197,29 +365,24 @@ Status Head::OpenChunkFiles() {
           ++below;
           return;
         }
-        replay_chunks_[m.series_ref].push_back(m);
+        chunks->Add(m);
       },
       &stats);
-  if (!files.ok()) {
-    replay_chunks_.clear();
-    return files.status();
-  }
+  if (!files.ok()) return files.status();
   chunk_files_ = std::move(*files);
+  chunks->Build();
   log::Info("head chunk files opened", {{"dir", options_.chunks_dir},
                                         {"segments", stats.segments},
                                         {"chunks", stats.chunks},
                                         {"below_min_valid_time", below},
-                                        {"series", static_cast<uint64_t>(replay_chunks_.size())}});
+                                        {"series", static_cast<uint64_t>(chunks->num_refs())}});
+  if (!chunks->empty()) replay_chunks_ = std::move(chunks);
   return Status::Ok();
 }
 
 void Head::AttachChunksForReplay(uint64_t ref) {
-  auto it = replay_chunks_.find(ref);
-  if (it == replay_chunks_.end()) return;
-  std::vector<HeadChunkMeta> metas = std::move(it->second);
-  replay_chunks_.erase(it);
-  std::sort(metas.begin(), metas.end(),
-            [](const HeadChunkMeta& a, const HeadChunkMeta& b) { return a.min_t < b.min_t; });
+  std::span<const HeadChunkMeta> metas = replay_chunks_->Take(ref);
+  if (metas.empty()) return;
   int64_t attached = 0;
   int64_t mint = kMaxTime, maxt = kMinTime;
   {
@@ -238,6 +401,9 @@ void Head::AttachChunksForReplay(uint64_t ref) {
     }
   }
   if (attached == 0) return;
+  if (head_internal::ReplayChunks::Skip* k = replay_chunks_->SkipOf(ref); k != nullptr) {
+    k->disk_max_t = maxt;
+  }
   UpdateMinMaxTime(mint, maxt);
   num_chunks_.fetch_add(attached, std::memory_order_relaxed);
   if (TsdbMetrics* m = options_.metrics; m != nullptr)
@@ -253,7 +419,7 @@ Status Head::ReplayWal() {
     }
   }
   if (w == nullptr) {
-    replay_chunks_.clear();
+    replay_chunks_.reset();
     return Status::Ok();
   }
   const auto start = std::chrono::steady_clock::now();
@@ -266,7 +432,8 @@ Status Head::ReplayWal() {
   int threads = options_.replay_threads;
   if (threads <= 0)
     threads = static_cast<int>(std::min(8u, std::max(1u, std::thread::hardware_concurrency())));
-  WalReplayer replayer(this, threads);
+  head_internal::ReplaySeriesIndex index;
+  WalReplayer replayer(this, threads, &index, replay_chunks_.get());
   std::string first_error;
 
   auto bad = [&](const Status& st, const wal::WalPosition& pos) {
@@ -287,8 +454,9 @@ Status Head::ReplayWal() {
         for (WalSeries& ws : series) {
           Labels lset = WithoutEmptyValues(std::move(ws.labels));
           if (lset.empty() || ws.ref == 0) continue;
-          CreateForReplay(ws.ref, lset);
-          if (!replay_chunks_.empty()) AttachChunksForReplay(ws.ref);
+          MemSeries* s = CreateForReplay(ws.ref, lset);
+          if (s != nullptr && s->ref == ws.ref) index.Set(ws.ref, s);
+          if (replay_chunks_ != nullptr) AttachChunksForReplay(ws.ref);
           ++series_records;
         }
         return Status::Ok();
@@ -331,12 +499,25 @@ Status Head::ReplayWal() {
     return Status::Ok();
   });
   const ApplyCounts c = replayer.Finish(&unknown_refs);
-  const uint64_t orphan_chunks = [&] {
-    uint64_t n = 0;
-    for (const auto& [ref, metas] : replay_chunks_) n += metas.size();
-    return n;
-  }();
-  replay_chunks_.clear();
+  uint64_t orphan_chunks = 0;
+  if (replay_chunks_ != nullptr) {
+    orphan_chunks = replay_chunks_->Untaken();
+    // Series whose newest WAL samples were all skipped: what they were.
+    replay_chunks_->ForEachSkipping(
+        [&](uint64_t ref, const head_internal::ReplayChunks::Skip& k) {
+          MemSeries* s = index.Get(ref);
+          if (s == nullptr) s = LookupForReplay(ref);
+          if (s == nullptr) return;
+          RefStripe& rs = RefStripeOf(s->ref);
+          std::lock_guard<std::mutex> l(rs.mu);
+          if (s->last_t == kMinTime || s->last_t < k.last_t) {
+            s->last_t = k.last_t;
+            s->last_v = k.last_v;
+            s->last_v_unknown = false;
+          }
+        });
+    replay_chunks_.reset();
+  }
   if (!st.ok()) return st.Annotate("replaying the metrics WAL");
   if (chunk_files_ != nullptr) {
     // Series whose on-disk chunks end after their last WAL sample (the WAL

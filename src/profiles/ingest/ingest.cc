@@ -14,6 +14,7 @@
 #include "net/http.h"
 #include "pprof/profile.pb.h"
 #include "profiles/connect/connect.h"
+#include "profiles/ingest/jfr.h"
 #include "profiles/store/profile_db.h"
 #include "pyroscope/push/v1/push.pb.h"
 #include "telemetry/log.h"
@@ -542,6 +543,69 @@ void IngestError(net::HttpResponse& resp, const Status& s) {
   if (code == 429) resp.SetHeader("Retry-After", "1");
 }
 
+// format=jfr: the body is the JFR file, or a multipart form with parts `jfr`
+// and `labels` (a LabelsSnapshot); either may be gzipped. Each kind of
+// event becomes one profile (see jfr.h), all with the request's labels.
+void HandleJfr(Ingester* ing, net::HttpRequest& req, net::HttpResponse& resp, Labels labels,
+               int64_t from_ms, int64_t until_ms, int64_t sample_rate, bool multipart,
+               const std::string& content_type, const IngestLimits& limits) {
+  std::string_view jfr = req.body();
+  std::string_view labels_part;
+  std::vector<Part> parts;
+  if (multipart) {
+    auto r = ParseMultipart(content_type, req.body());
+    if (!r.ok()) return IngestError(resp, r.status());
+    parts = std::move(r).value();
+    jfr = {};
+    for (const auto& part : parts) {
+      if (part.name == "jfr") jfr = part.body;
+      if (part.name == "labels") labels_part = part.body;
+    }
+    if (jfr.empty()) return IngestError(resp, InvalidArgumentError("multipart: no jfr part"));
+  }
+  auto gunzip = [&](std::string_view in, std::string* buf) -> Status {
+    if (in.size() >= 2 && static_cast<uint8_t>(in[0]) == 0x1f &&
+        static_cast<uint8_t>(in[1]) == 0x8b) {
+      auto r = Decompress(Codec::kGzip, in, limits.max_profile_size_bytes);
+      if (!r.ok()) {
+        if (r.status().code() == StatusCode::kResourceExhausted) {
+          return ResourceExhaustedError(fmt::format("profile too large: over the limit of {} bytes",
+                                                    limits.max_profile_size_bytes));
+        }
+        return InvalidArgumentError("cannot gunzip the JFR body: " + r.status().message());
+      }
+      *buf = std::move(r).value();
+    } else if (in.size() > limits.max_profile_size_bytes) {
+      return ResourceExhaustedError(
+          fmt::format("profile too large: {} bytes over the limit of {} bytes", in.size(),
+                      limits.max_profile_size_bytes));
+    } else {
+      buf->assign(in);
+    }
+    return Status::Ok();
+  };
+  std::string jfr_buf, labels_buf;
+  Status s = gunzip(jfr, &jfr_buf);
+  if (s.ok() && !labels_part.empty()) s = gunzip(labels_part, &labels_buf);
+  if (!s.ok()) return IngestError(resp, s);
+  JfrOptions o;
+  o.sample_rate = sample_rate;
+  o.time_nanos = from_ms * 1'000'000;
+  o.duration_nanos = until_ms > from_ms ? (until_ms - from_ms) * 1'000'000 : 0;
+  std::vector<JfrProfile> profiles;
+  s = ParseJfr(jfr_buf, labels_buf, o, &profiles);
+  if (!s.ok()) return IngestError(resp, s);
+  uint64_t raw_bytes = req.body().size();
+  for (auto& jp : profiles) {
+    Labels l = labels;
+    l.emplace_back(std::string(kMetricNameLabel), jp.name);
+    s = ing->Ingest(req.tenant(), std::move(l), jp.profile, from_ms, raw_bytes);
+    if (!s.ok()) return IngestError(resp, s);
+    raw_bytes = 0;  // the rate limit counts the request once
+  }
+  resp.status = 200;
+}
+
 void HandleIngest(Ingester* ing, net::HttpRequest& req, net::HttpResponse& resp) {
   const IngestLimits limits = ing->Limits(req.tenant());
   auto name = req.Param("name");
@@ -555,7 +619,9 @@ void HandleIngest(Ingester* ing, net::HttpRequest& req, net::HttpResponse& resp)
   if (!s.ok()) return IngestError(resp, s);
   auto from = ParseUnixTime(req.Param("from"));
   if (!from.ok()) return IngestError(resp, from.status());
-  if (auto u = ParseUnixTime(req.Param("until")); !u.ok()) return IngestError(resp, u.status());
+  auto until = ParseUnixTime(req.Param("until"));
+  if (!until.ok()) return IngestError(resp, until.status());
+  const int64_t until_ms = *until;
   if (auto spy = req.Param("spyName"); spy && !spy->empty()) {
     labels.emplace_back("pyroscope_spy", std::string(*spy));
   }
@@ -564,7 +630,9 @@ void HandleIngest(Ingester* ing, net::HttpRequest& req, net::HttpResponse& resp)
   const bool multipart = content_type.rfind("multipart/form-data", 0) == 0;
   if (format.empty()) format = multipart ? "pprof" : "folded";
   int64_t sample_rate = 100;
+  bool sample_rate_given = false;
   if (auto r = req.Param("sampleRate"); r && !r->empty()) {
+    sample_rate_given = true;
     auto [p, ec] = std::from_chars(r->data(), r->data() + r->size(), sample_rate);
     if (ec != std::errc() || p != r->data() + r->size() || sample_rate <= 0) {
       return IngestError(resp, InvalidArgumentError("sampleRate must be a positive integer"));
@@ -620,9 +688,8 @@ void HandleIngest(Ingester* ing, net::HttpRequest& req, net::HttpResponse& resp)
     if (!s.ok()) return IngestError(resp, s);
     labels.emplace_back(std::string(kMetricNameLabel), metric_name);
   } else if (format == "jfr") {
-    return IngestError(
-        resp, UnimplementedError("format=jfr is not supported by Sightline yet; send pprof (e.g. "
-                                 "async-profiler's pprof output) instead"));
+    return HandleJfr(ing, req, resp, std::move(labels), *from, until_ms,
+                     sample_rate_given ? sample_rate : 0, multipart, content_type, limits);
   } else {
     return IngestError(resp, InvalidArgumentError(fmt::format("unknown format \"{}\"", format)));
   }

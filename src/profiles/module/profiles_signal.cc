@@ -6,6 +6,7 @@
 #include <atomic>
 #include <memory>
 
+#include "base/json_writer.h"
 #include "config/config.h"
 #include "config/overrides.h"
 #include "net/http.h"
@@ -13,6 +14,7 @@
 #include "profiles/api/querier_api.h"
 #include "profiles/ingest/ingest.h"
 #include "profiles/scrape/pprof_scrape.h"
+#include "profiles/scrape/remote_push.h"
 #include "profiles/store/profile_db.h"
 #include "telemetry/cpu_profiler.h"
 #include "telemetry/log.h"
@@ -44,6 +46,8 @@ struct ProfilesSignal::Impl {
   std::unique_ptr<Ingester> ingester;
   bool routes_registered = false;
   std::unique_ptr<scrape::PprofScraper> scraper;
+  std::unique_ptr<scrape::RemotePusher> pusher;  // agent without a local ingester
+  bool targets_route = false;
   // Ends a self-profile window early on Stop.
   std::shared_ptr<std::atomic<bool>> stopping = std::make_shared<std::atomic<bool>>(false);
 };
@@ -68,10 +72,11 @@ Status ProfilesSignal::StartIngester(io::ObjectStore* store) {
   o.ship_interval = pc.ship_interval;
   o.retention = pc.retention;
   o.local_retention = pc.local_retention;
+  o.remote_cache_bytes = pc.remote_block_cache_bytes;
   SL_ASSIGN_OR_RETURN(impl_->db, ProfileDB::Open(std::move(o)));
   // Limits per tenant: the base profiles.limits with the tenant's overrides.
-  impl_->ingester = std::make_unique<Ingester>(
-      impl_->db.get(), [ov = impl_->overrides](std::string_view tenant) {
+  impl_->ingester =
+      std::make_unique<Ingester>(impl_->db.get(), [ov = impl_->overrides](std::string_view tenant) {
         return LimitsOf(ov->For(tenant).profiles);
       });
   std::string tenants;
@@ -103,18 +108,23 @@ Status ProfilesSignal::StartQuerier() {
 }
 
 Status ProfilesSignal::StartScraper() {
-  if (!impl_->db) return FailedPreconditionError("the profiles scraper needs the ingester");
+  if (impl_->scraper) return Status::Ok();  // the scraper and agent roles share it
   const auto& cfg = *impl_->cfg;
+  if (!impl_->db && cfg.profiles.remote_write_url.empty()) {
+    return FailedPreconditionError(
+        "the profiles agent runs no local profiles ingester here: set "
+        "profiles.remote_write.url to the Sightline or Pyroscope to push scraped profiles to, "
+        "or run it with the ingester role");
+  }
   const auto& pc = cfg.profiles;
-  SL_ASSIGN_OR_RETURN(
-      auto jobs, scrape::ParseScrapeConfigs(cfg.file_text, cfg.config_file.empty()
-                                                               ? std::string("config")
-                                                               : cfg.config_file));
+  SL_ASSIGN_OR_RETURN(auto jobs, scrape::ParseScrapeConfigs(
+                                     cfg.file_text, cfg.config_file.empty() ? std::string("config")
+                                                                            : cfg.config_file));
   std::vector<scrape::ExtraTarget> extra;
   if (pc.self_profile_enabled) {
     if (pc.self_profile_hz < 1 || pc.self_profile_hz > 1000) {
-      return InvalidArgumentError(fmt::format(
-          "profiles.self_profile.hz: {} is outside 1-1000", pc.self_profile_hz));
+      return InvalidArgumentError(
+          fmt::format("profiles.self_profile.hz: {} is outside 1-1000", pc.self_profile_hz));
     }
     if (pc.self_profile_duration.count() <= 0) {
       return InvalidArgumentError("profiles.self_profile.duration must be positive");
@@ -130,8 +140,8 @@ Status ProfilesSignal::StartScraper() {
     self.target.timeout = pc.self_profile_duration;
     const auto duration = pc.self_profile_duration;
     const int hz = pc.self_profile_hz;
-    self.fetch = [duration, hz, stopping = impl_->stopping](
-                     std::chrono::milliseconds) -> Result<std::string> {
+    self.fetch = [duration, hz,
+                  stopping = impl_->stopping](std::chrono::milliseconds) -> Result<std::string> {
       // A /debug/pprof/profile request holds the profiler: skip this window.
       if (telemetry::CpuProfileInProgress()) {
         return FailedPreconditionError("a CPU profile is already being taken; window skipped");
@@ -143,12 +153,30 @@ Status ProfilesSignal::StartScraper() {
     self.first_after = pc.self_profile_first_after;
     extra.push_back(std::move(self));
   }
+  RegisterTargetsRoute();
   if (jobs.empty() && extra.empty()) return Status::Ok();
-  Ingester* ing = impl_->ingester.get();
-  scrape::ProfileSink sink = [ing](const std::string& tenant, const Labels& labels,
-                                   perftools::profiles::Profile& p, uint64_t raw_bytes) {
-    return ing->Ingest(tenant, labels, p, 0, raw_bytes);
-  };
+  scrape::ProfileSink sink;
+  if (impl_->db) {
+    Ingester* ing = impl_->ingester.get();
+    sink = [ing](const std::string& tenant, const Labels& labels, perftools::profiles::Profile& p,
+                 uint64_t raw_bytes) { return ing->Ingest(tenant, labels, p, 0, raw_bytes); };
+  } else {
+    scrape::RemotePushOptions ro;
+    ro.url = pc.remote_write_url;
+    ro.queue_capacity = static_cast<size_t>(std::max(1, pc.remote_write_queue_capacity));
+    ro.max_retries = std::max(0, pc.remote_write_max_retries);
+    ro.min_backoff = pc.remote_write_min_backoff;
+    ro.max_backoff = pc.remote_write_max_backoff;
+    ro.timeout = pc.remote_write_timeout;
+    SL_ASSIGN_OR_RETURN(impl_->pusher, scrape::RemotePusher::Start(std::move(ro)));
+    scrape::RemotePusher* pusher = impl_->pusher.get();
+    sink = [pusher](const std::string& tenant, const Labels& labels,
+                    perftools::profiles::Profile& p, uint64_t) {
+      pusher->Push(tenant, labels, p);
+      return Status::Ok();
+    };
+    log::Info("profiles agent pushing to a remote distributor", {{"url", pc.remote_write_url}});
+  }
   scrape::ScraperOptions so;
   so.max_profile_bytes = pc.max_profile_size_bytes;
   log::Info("profiles scraper starting",
@@ -159,10 +187,66 @@ Status ProfilesSignal::StartScraper() {
   return Status::Ok();
 }
 
+// GET /profiles/api/v1/targets: the pprof scrape targets, shaped like
+// Prometheus's /api/v1/targets (activeTargets with labels, scrapePool,
+// scrapeUrl, health, lastError, lastScrape; droppedTargets with their
+// discovered labels), plus Sightline's scrapes and profilesStored counts.
+void ProfilesSignal::RegisterTargetsRoute() {
+  if (impl_->targets_route) return;
+  impl_->targets_route = true;
+  net::RouteOptions o;
+  o.name = "profiles_api_v1_targets";
+  o.tenant = false;
+  Impl* impl = impl_.get();
+  impl_->router->Handle(
+      "GET", "/profiles/api/v1/targets",
+      [impl](net::HttpRequest&, net::HttpResponse& resp) {
+        std::vector<scrape::TargetStatus> active;
+        std::vector<Labels> dropped;
+        if (impl->scraper) {
+          active = impl->scraper->Targets();
+          dropped = impl->scraper->DroppedTargets();
+        }
+        auto labels = [](JsonWriter& w, const Labels& ls) {
+          w.BeginObject();
+          for (const auto& [n, v] : ls) w.Key(n).String(v);
+          w.EndObject();
+        };
+        JsonWriter w;
+        w.BeginObject().Key("status").String("success").Key("data").BeginObject();
+        w.Key("activeTargets").BeginArray();
+        for (const auto& t : active) {
+          w.BeginObject();
+          w.Key("labels");
+          labels(w, t.labels);
+          w.Key("scrapePool").String(t.job);
+          w.Key("scrapeUrl").String(t.url);
+          w.Key("health").String(t.health);
+          w.Key("lastError").String(t.last_error);
+          w.Key("lastScrape").Int(t.last_scrape_ms);
+          w.Key("scrapes").Uint(t.scrapes);
+          w.Key("profilesStored").Uint(t.profiles_stored);
+          w.EndObject();
+        }
+        w.EndArray();
+        w.Key("droppedTargets").BeginArray();
+        for (const auto& d : dropped) {
+          w.BeginObject().Key("discoveredLabels");
+          labels(w, d);
+          w.EndObject();
+        }
+        w.EndArray();
+        w.EndObject().EndObject();
+        resp.Json(200, w.Take());
+      },
+      o);
+}
+
 void ProfilesSignal::Stop() {
   if (!impl_) return;
   impl_->stopping->store(true);
   if (impl_->scraper) impl_->scraper->Stop();
+  if (impl_->pusher) impl_->pusher->Stop();
   if (impl_->db) {
     Status s = impl_->db->Close();
     if (!s.ok()) log::Error("closing the profiles store failed", {{"err", s.ToString()}});

@@ -7,16 +7,19 @@
 //                overridable per tenant under `overrides`)
 //   querier      /querier.v1.QuerierService/* (Connect) and the legacy
 //                /pyroscope/render, /pyroscope/render-diff, label endpoints
-//   scraper      pprof targets of profiles.scrape_configs (src/profiles/scrape),
+//   scraper      (roles `scraper` and `agent`) pprof targets of
+//                profiles.scrape_configs (src/profiles/scrape),
 //                and the self-profile: with profiles.self_profile.enabled (on
 //                by default) Sightline's own CPU profile (the profiler behind
 //                /debug/pprof/profile) is taken for `duration` every
 //                `interval` and stored in tenant profiles.self_profile.tenant
-//                ("self") as service_name="sightline"
+//                ("self") as service_name="sightline"; its targets at
+//                GET /profiles/api/v1/targets (Prometheus's targets shape)
 //
 // In one process the distributor, scraper and querier use the local
-// ingester directly. Lifecycle as MetricsSignal: Start* before the servers
-// listen, Stop after they drained. Not thread-safe; main thread only.
+// ingester directly. The `agent` role without a local ingester pushes what
+// it scrapes to profiles.remote_write.url (scrape/remote_push.h). Lifecycle as MetricsSignal:
+// Start* before the servers listen, Stop after they drained. Not thread-safe; main thread only.
 #pragma once
 
 #include <memory>
@@ -48,7 +51,9 @@ class ProfilesSignal {
   Status StartIngester(io::ObjectStore* store);
   Status StartDistributor();
   Status StartQuerier();
-  // Needs the ingester. Reads profiles.scrape_configs from the config file.
+  // Reads profiles.scrape_configs from the config file. Stores into the
+  // local ingester when StartIngester ran, else pushes to
+  // profiles.remote_write.url (FailedPrecondition without one). Idempotent.
   Status StartScraper();
   // Closes the store (WAL synced, shippers stopped). Idempotent.
   void Stop();
@@ -56,6 +61,8 @@ class ProfilesSignal {
   ProfileDB* db();
 
  private:
+  void RegisterTargetsRoute();
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -21,6 +22,7 @@
 #include "pprof/profile.pb.h"
 #include "profiles/store/pprof_append.h"
 #include "telemetry/log.h"
+#include "telemetry/metrics.h"
 #include "wal/wal.h"
 
 namespace sightline::profiles {
@@ -77,7 +79,29 @@ struct LoadedBlock {
   blocks::BlockMeta meta;
   std::shared_ptr<const Segment> segment;
   uint64_t file_bytes = 0;
+  uint64_t mem_bytes = 0;  // decoded size (remote cache accounting)
+  uint64_t last_used = 0;  // remote cache LRU tick
 };
+
+struct RemoteCacheMetrics {
+  telemetry::Gauge* bytes;
+  telemetry::Counter* evictions;
+};
+
+RemoteCacheMetrics& CacheMetrics() {
+  static RemoteCacheMetrics* m = [] {
+    auto& reg = telemetry::Registry::Default();
+    auto* out = new RemoteCacheMetrics;
+    out->bytes = &reg.AddGauge("sightline_profiles_remote_block_cache_bytes",
+                               "Decoded object-store profile blocks held in memory.")
+                      .Get();
+    out->evictions = &reg.AddCounter("sightline_profiles_remote_block_cache_evictions_total",
+                                     "Object-store profile blocks dropped from memory (LRU).")
+                          .Get();
+    return out;
+  }();
+  return *m;
+}
 
 }  // namespace
 
@@ -110,6 +134,9 @@ struct ProfileDB::Impl {
   // fetched blocks are cached here.
   std::map<std::string, std::unique_ptr<Tenant>, std::less<>> remote_only;
   bool closed = false;
+  // Remote block cache: decoded bytes held, and the LRU clock.
+  std::atomic<uint64_t> remote_bytes{0};
+  std::atomic<uint64_t> remote_tick{0};
 
   std::mutex loop_mu;
   std::condition_variable loop_cv;
@@ -369,6 +396,7 @@ Status ProfileDB::View(std::string_view tenant, int64_t start_ms, int64_t end_ms
   }
   // Object-store blocks not on local disk (another ingester's, or ours
   // after the local disk was lost).
+  bool evict = false;
   if (impl_->options.store != nullptr) {
     Tenant* holder = t;
     bool fresh = false;
@@ -409,10 +437,18 @@ Status ProfileDB::View(std::string_view tenant, int64_t start_ms, int64_t end_ms
         SL_ASSIGN_OR_RETURN(auto seg, Segment::Parse(body));
         b.segment = std::shared_ptr<const Segment>(std::move(seg));
         b.file_bytes = data->size();
+        // The decoded segment is about as big as its serialized body.
+        b.mem_bytes = body.size();
+        impl_->remote_bytes += b.mem_bytes;
+        evict = true;
       }
+      b.last_used = ++impl_->remote_tick;
       segments.push_back(b.segment);
     }
   }
+  // Outside blocks_mu: eviction visits every tenant's blocks one at a time.
+  // Segments handed to this query stay alive through `segments`.
+  if (evict) EvictRemote();
   for (const auto& s : segments) fn(*s);
   if (t != nullptr) {
     std::shared_lock<std::shared_mutex> l(t->head_mu);
@@ -449,6 +485,63 @@ ProfileDBStats ProfileDB::Stats(std::string_view tenant) const {
   return st;
 }
 
+void ProfileDB::EvictRemote() {
+  const uint64_t cap = impl_->options.remote_cache_bytes;
+  auto& m = CacheMetrics();
+  if (impl_->remote_bytes.load() > cap) {
+    std::vector<Tenant*> ts;
+    {
+      std::lock_guard<std::mutex> g(impl_->mu);
+      for (auto& [_, t] : impl_->tenants) ts.push_back(t.get());
+      for (auto& [_, t] : impl_->remote_only) ts.push_back(t.get());
+    }
+    struct Candidate {
+      uint64_t last_used;
+      Tenant* t;
+      blocks::Ulid ulid;
+    };
+    std::vector<Candidate> all;
+    for (Tenant* t : ts) {
+      std::lock_guard<std::mutex> l(t->blocks_mu);
+      for (const auto& [ulid, b] : t->remote) {
+        if (b.segment) all.push_back({b.last_used, t, ulid});
+      }
+    }
+    std::sort(all.begin(), all.end(),
+              [](const Candidate& a, const Candidate& b) { return a.last_used < b.last_used; });
+    for (const auto& c : all) {
+      if (impl_->remote_bytes.load() <= cap) break;
+      std::lock_guard<std::mutex> l(c.t->blocks_mu);
+      auto it = c.t->remote.find(c.ulid);
+      // Skip a block used again since the scan (it is recent now).
+      if (it == c.t->remote.end() || !it->second.segment || it->second.last_used != c.last_used) {
+        continue;
+      }
+      it->second.segment.reset();
+      impl_->remote_bytes -= it->second.mem_bytes;
+      m.evictions->Inc();
+    }
+  }
+  m.bytes->Set(static_cast<double>(impl_->remote_bytes.load()));
+}
+
+uint64_t ProfileDB::RemoteCacheBytes() const { return impl_->remote_bytes.load(); }
+
+size_t ProfileDB::RemoteCachedBlocks() const {
+  std::vector<Tenant*> ts;
+  {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    for (auto& [_, t] : impl_->tenants) ts.push_back(t.get());
+    for (auto& [_, t] : impl_->remote_only) ts.push_back(t.get());
+  }
+  size_t n = 0;
+  for (Tenant* t : ts) {
+    std::lock_guard<std::mutex> l(t->blocks_mu);
+    for (const auto& [_, b] : t->remote) n += b.segment != nullptr;
+  }
+  return n;
+}
+
 Status ProfileDB::ApplyRetention(int64_t now_ms) {
   const auto& o = impl_->options;
   const int64_t cutoff = o.retention.count() > 0 ? now_ms - o.retention.count() : INT64_MIN;
@@ -472,8 +565,14 @@ Status ProfileDB::ApplyRetention(int64_t now_ms) {
       }
       for (const auto& u : drop) t->local.erase(u);
       for (auto it = t->remote.begin(); it != t->remote.end();) {
-        it = it->second.meta.max_time <= cutoff ? t->remote.erase(it) : std::next(it);
+        if (it->second.meta.max_time <= cutoff) {
+          if (it->second.segment) impl_->remote_bytes -= it->second.mem_bytes;
+          it = t->remote.erase(it);
+        } else {
+          ++it;
+        }
       }
+      CacheMetrics().bytes->Set(static_cast<double>(impl_->remote_bytes.load()));
       // Dropped local copies are in the object store: list it again.
       if (!drop.empty()) t->last_remote_list = {};
     }

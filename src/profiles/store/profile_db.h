@@ -61,6 +61,10 @@ struct ProfileDBOptions {
   std::chrono::milliseconds retention{std::chrono::hours(7 * 24)};
   std::chrono::milliseconds local_retention{std::chrono::hours(2)};
   std::chrono::milliseconds retention_interval{std::chrono::minutes(5)};
+  // Blocks read from the object store stay decoded in memory for the next
+  // query, up to this many bytes (decoded segment size) across tenants;
+  // the least recently used go first. 0: do not keep them at all.
+  uint64_t remote_cache_bytes = 512ull << 20;
 };
 
 // Where the query layer reads from: a narrow interface so that query code
@@ -106,6 +110,10 @@ class ProfileDB : public SegmentSource {
 
   std::vector<std::string> Tenants() const;
   ProfileDBStats Stats(std::string_view tenant) const;
+  // Bytes of object-store blocks held decoded (≤ remote_cache_bytes once
+  // a query returns), and how many blocks that is.
+  uint64_t RemoteCacheBytes() const;
+  size_t RemoteCachedBlocks() const;
 
   // Stops the background thread and shippers, closes the WALs. Idempotent.
   Status Close();
@@ -117,6 +125,8 @@ class ProfileDB : public SegmentSource {
   Status OpenTenant(Tenant* t);
   Status CutTenant(Tenant* t);
   void Loop();
+  // Drops least recently used remote segments until the cache fits.
+  void EvictRemote();
 
   struct Impl;
   std::unique_ptr<Impl> impl_;

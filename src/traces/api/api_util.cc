@@ -1,12 +1,22 @@
 #include "traces/api/api_util.h"
 
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 
 namespace sightline::traces::api {
 
 void BadRequest(net::HttpResponse& resp, const std::string& msg) { resp.Text(400, msg + "\n"); }
+
+void DefaultMetricsRange(uint64_t* start_unix_nano, uint64_t* end_unix_nano) {
+  if (*end_unix_nano == 0) {
+    *end_unix_nano = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count());
+  }
+  if (*start_unix_nano == 0) *start_unix_nano = *end_unix_nano - 3600ull * 1'000'000'000ull;
+}
 
 Result<uint64_t> ParseUnixTime(std::string_view s) {
   std::string text(s);

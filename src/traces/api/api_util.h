@@ -20,6 +20,11 @@ Result<uint64_t> ParseUnixTime(std::string_view s);
 // Go duration ("1h2m", "100ms", "1.5s", "250us"); a bare number is seconds.
 Result<uint64_t> ParseGoDurationNanos(std::string_view s);
 
+// The time range of a TraceQL metrics query when the client leaves it out
+// (0): end = now, start = end - 1h, as Tempo defaults it. Shared by the HTTP
+// and the streaming gRPC API.
+void DefaultMetricsRange(uint64_t* start_unix_nano, uint64_t* end_unix_nano);
+
 // Reads optional start/end parameters into ns (0 when absent); 400 text on
 // error (returns false).
 bool ReadTimeRange(const net::HttpRequest& req, net::HttpResponse& resp, uint64_t* start,

@@ -220,13 +220,7 @@ bool ReadMetricsRequest(net::HttpRequest& req, net::HttpResponse& resp, tql::Met
   }
   if (!ReadDuration(req, resp, "step", &mr->step_nano)) return false;
   if (!ReadUint(req, resp, "exemplars", &mr->exemplars)) return false;
-  if (mr->end_unix_nano == 0) {
-    mr->end_unix_nano = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count());
-  }
-  if (mr->start_unix_nano == 0) mr->start_unix_nano = mr->end_unix_nano - 3600ull * 1000000000ull;
+  DefaultMetricsRange(&mr->start_unix_nano, &mr->end_unix_nano);
   return true;
 }
 

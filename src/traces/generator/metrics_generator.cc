@@ -1,13 +1,16 @@
 #include "traces/generator/metrics_generator.h"
 
 #include <algorithm>
+#include <array>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "metrics/storage/storage.h"
 #include "telemetry/log.h"
@@ -36,9 +39,9 @@ const char* StatusName(int s) {
   }
 }
 
-std::string ServiceOf(const Trace& t, const Span& s) {
-  if (s.resource_index < t.resources.size()) {
-    for (const KeyValue& kv : t.resources[s.resource_index].attributes) {
+std::string_view ServiceOf(const Trace& t, uint32_t resource_index) {
+  if (resource_index < t.resources.size()) {
+    for (const KeyValue& kv : t.resources[resource_index].attributes) {
       if (kv.key == "service.name") {
         if (const auto* v = std::get_if<std::string>(&kv.value.v)) return *v;
       }
@@ -60,12 +63,54 @@ struct Hist {
   }
 };
 
+struct StringViewHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+};
+
+// A trace id as raw bytes (ids are 16 bytes; shorter ones are zero-padded).
+using RawTraceId = std::array<char, 16>;
+
 struct SpanStats {
-  uint64_t calls = 0;
+  uint64_t calls = 0;  // 0: created by a push that has not been applied (yet)
   Hist latency;
-  std::string exemplar_trace;
+  RawTraceId exemplar_trace{};
+  size_t exemplar_trace_len = 0;
   double exemplar_value = 0;
   int64_t exemplar_ms = 0;
+};
+
+// {service, span_name, span_kind, status_code}; found by SpanKeyView without
+// building strings (the ingest hot path).
+struct SpanKey {
+  std::string service, name;
+  int kind = 0, status = 0;
+};
+struct SpanKeyView {
+  std::string_view service, name;
+  int kind = 0, status = 0;
+};
+struct SpanKeyHash {
+  using is_transparent = void;
+  size_t operator()(const SpanKeyView& k) const {
+    size_t h = std::hash<std::string_view>()(k.service);
+    h ^= std::hash<std::string_view>()(k.name) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    return h ^ (static_cast<size_t>(k.kind) << 8 | static_cast<size_t>(k.status));
+  }
+  size_t operator()(const SpanKey& k) const {
+    return (*this)(SpanKeyView{k.service, k.name, k.kind, k.status});
+  }
+};
+struct SpanKeyEq {
+  using is_transparent = void;
+  static SpanKeyView V(const SpanKey& k) { return {k.service, k.name, k.kind, k.status}; }
+  static const SpanKeyView& V(const SpanKeyView& k) { return k; }
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const {
+    const SpanKeyView& x = V(a);
+    const SpanKeyView& y = V(b);
+    return x.kind == y.kind && x.status == y.status && x.name == y.name && x.service == y.service;
+  }
 };
 
 struct EdgeStats {
@@ -73,21 +118,61 @@ struct EdgeStats {
   Hist server, client;
 };
 
+// Trace id + span id (client side) or trace id + parent span id (server
+// side), raw bytes, zero-padded.
+using EdgeKey = std::array<char, 24>;
+struct EdgeKeyHash {
+  size_t operator()(const EdgeKey& k) const {
+    // Ids are random: a few of their bytes are a good hash.
+    uint64_t a, b;
+    std::memcpy(&a, k.data() + 8, 8);
+    std::memcpy(&b, k.data() + 16, 8);
+    return static_cast<size_t>(a ^ (b * 0x9e3779b97f4a7c15ull));
+  }
+};
+
+EdgeKey MakeEdgeKey(std::string_view trace_id, std::string_view span_id) {
+  EdgeKey k{};
+  std::memcpy(k.data(), trace_id.data(), std::min<size_t>(trace_id.size(), 16));
+  std::memcpy(k.data() + 16, span_id.data(), std::min<size_t>(span_id.size(), 8));
+  return k;
+}
+
 struct HalfEdge {
-  std::string service;
+  const std::string* service = nullptr;  // interned in TenantState::services
   double seconds = 0;
   bool failed = false;
   int64_t seen_ms = 0;
 };
 
 struct TenantState {
-  // service, span_name, kind, status
-  std::map<std::tuple<std::string, std::string, std::string, std::string>, SpanStats> spans;
-  std::map<std::pair<std::string, std::string>, EdgeStats> edges;  // client, server
-  std::unordered_map<std::string, HalfEdge> pending_clients;       // trace id + span id
-  std::unordered_map<std::string, HalfEdge> pending_servers;       // trace id + parent id
-  std::deque<std::pair<std::string, bool>> pending_order;          // key, is_client
-  std::map<std::tuple<std::string, std::string, std::string, std::string>, uint64_t> refs;
+  std::unordered_map<SpanKey, SpanStats, SpanKeyHash, SpanKeyEq> spans;
+  std::unordered_set<std::string, StringViewHash, std::equal_to<>> services_set;
+  // client, server (interned service names)
+  std::map<std::pair<const std::string*, const std::string*>, EdgeStats> edges;
+  std::unordered_map<EdgeKey, HalfEdge, EdgeKeyHash> pending_clients;  // trace id + span id
+  std::unordered_map<EdgeKey, HalfEdge, EdgeKeyHash> pending_servers;  // trace id + parent id
+  std::deque<std::pair<EdgeKey, bool>> pending_order;                  // key, is_client
+
+  const std::string* Intern(std::string_view service) {
+    auto it = services_set.find(service);
+    if (it == services_set.end()) it = services_set.emplace(service).first;
+    return &*it;
+  }
+};
+
+// One span of a push, resolved against the tenant's state before the push
+// (pointers into node-based maps stay valid) and applied after it succeeded.
+struct Observation {
+  SpanStats* stats;
+  const std::string* service;
+  double seconds;
+  int64_t end_ms;
+  RawTraceId trace_id;
+  uint8_t trace_id_len;
+  uint8_t edge;  // 0: none, 1: client side, 2: server side
+  bool failed;
+  EdgeKey edge_key;
 };
 
 }  // namespace
@@ -119,37 +204,72 @@ struct MetricsGenerator::Impl {
     e.client.Observe(o.graph_buckets, client.seconds);
   }
 
-  void Observe(TenantState& ts, const Trace& t, int64_t now) {
-    for (const Span& s : t.spans) {
-      std::string service = ServiceOf(t, s);
-      double secs = s.end_unix_nano > s.start_unix_nano
-                        ? static_cast<double>(s.end_unix_nano - s.start_unix_nano) / 1e9
-                        : 0;
-      SpanStats& st = ts.spans[{service, s.name, KindName(s.kind), StatusName(s.status_code)}];
-      ++st.calls;
-      st.latency.Observe(o.latency_buckets, secs);
-      st.exemplar_trace = IdToHex(t.trace_id);
-      st.exemplar_value = secs;
-      st.exemplar_ms = static_cast<int64_t>(s.end_unix_nano / 1000000);
+  // Under mu: finds (or creates, with no calls) the series of every span.
+  void Resolve(TenantState& ts, const std::vector<Trace>& traces, std::vector<Observation>* out) {
+    std::vector<const std::string*> services;
+    for (const Trace& t : traces) {
+      services.assign(t.resources.size() + 1, nullptr);
+      for (const Span& s : t.spans) {
+        uint32_t ri = s.resource_index < t.resources.size()
+                          ? s.resource_index
+                          : static_cast<uint32_t>(t.resources.size());
+        const std::string*& service = services[ri];
+        if (service == nullptr) service = ts.Intern(ServiceOf(t, ri));
+        Observation ob;
+        SpanKeyView key{*service, s.name, s.kind, s.status_code};
+        auto it = ts.spans.find(key);
+        if (it == ts.spans.end()) {
+          it = ts.spans.emplace(SpanKey{*service, s.name, s.kind, s.status_code}, SpanStats{}).first;
+        }
+        ob.stats = &it->second;
+        ob.service = service;
+        ob.seconds = s.end_unix_nano > s.start_unix_nano
+                         ? static_cast<double>(s.end_unix_nano - s.start_unix_nano) / 1e9
+                         : 0;
+        ob.end_ms = static_cast<int64_t>(s.end_unix_nano / 1000000);
+        ob.trace_id_len = static_cast<uint8_t>(std::min<size_t>(t.trace_id.size(), 16));
+        std::memcpy(ob.trace_id.data(), t.trace_id.data(), ob.trace_id_len);
+        ob.failed = s.status_code == 2;
+        ob.edge = 0;
+        if (s.kind == 3 || s.kind == 4) {  // client, producer
+          ob.edge = 1;
+          ob.edge_key = MakeEdgeKey(t.trace_id, s.span_id);
+        } else if ((s.kind == 2 || s.kind == 5) && !s.parent_span_id.empty()) {
+          ob.edge = 2;
+          ob.edge_key = MakeEdgeKey(t.trace_id, s.parent_span_id);
+        }
+        out->push_back(ob);
+      }
+    }
+  }
 
-      HalfEdge half{service, secs, s.status_code == 2, now};
-      if (s.kind == 3 || s.kind == 4) {  // client, producer
-        std::string key = t.trace_id + s.span_id;
-        if (auto it = ts.pending_servers.find(key); it != ts.pending_servers.end()) {
+  // Under mu: counts the observations of a push that succeeded.
+  void Apply(TenantState& ts, const std::vector<Observation>& obs, int64_t now) {
+    for (const Observation& ob : obs) {
+      SpanStats& st = *ob.stats;
+      ++st.calls;
+      st.latency.Observe(o.latency_buckets, ob.seconds);
+      st.exemplar_trace = ob.trace_id;
+      st.exemplar_trace_len = ob.trace_id_len;
+      st.exemplar_value = ob.seconds;
+      st.exemplar_ms = ob.end_ms;
+      if (ob.edge == 0) continue;
+      HalfEdge half{ob.service, ob.seconds, ob.failed, now};
+      if (ob.edge == 1) {
+        if (auto it = ts.pending_servers.find(ob.edge_key); it != ts.pending_servers.end()) {
           Edge(ts, half, it->second);
           ts.pending_servers.erase(it);
         } else {
-          ts.pending_clients[key] = half;
-          ts.pending_order.emplace_back(key, true);
+          ts.pending_clients[ob.edge_key] = half;
+          ts.pending_order.emplace_back(ob.edge_key, true);
         }
-      } else if ((s.kind == 2 || s.kind == 5) && !s.parent_span_id.empty()) {
-        std::string key = t.trace_id + s.parent_span_id;
-        if (auto it = ts.pending_clients.find(key); it != ts.pending_clients.end()) {
+      } else {
+        if (auto it = ts.pending_clients.find(ob.edge_key); it != ts.pending_clients.end()) {
           Edge(ts, it->second, half);
           ts.pending_clients.erase(it);
         } else {
-          ts.pending_servers[key] = half;
-          ts.pending_order.emplace_back(key, false);
+          ts.pending_servers[ob.edge_key] = half;
+          ts.pending_order.emplace_back(ob.edge_key, false);
         }
       }
     }
@@ -181,16 +301,26 @@ MetricsGenerator::~MetricsGenerator() { Stop(); }
 Status MetricsGenerator::Push(std::string_view tenant, std::vector<Trace> traces,
                               ingest::PushResult* result) {
   Impl& m = *impl_;
-  // Count a copy of what goes on; refused traces (limits) are not counted
-  // when the whole push fails.
-  std::vector<Trace> copy = traces;
+  // What the spans count towards is resolved before the push (the traces
+  // are handed over to `next`), and counted once it succeeded; refused
+  // traces (limits) are not counted when the whole push fails. No copy of
+  // the traces: this is the ingest hot path.
+  std::vector<Observation> obs;
+  size_t n = 0;
+  for (const Trace& t : traces) n += t.spans.size();
+  obs.reserve(n);
+  TenantState* ts;
+  {
+    std::lock_guard<std::mutex> l(m.mu);
+    auto it = m.tenants.find(tenant);
+    if (it == m.tenants.end()) it = m.tenants.emplace(std::string(tenant), TenantState{}).first;
+    ts = &it->second;  // tenants are never removed
+    m.Resolve(*ts, traces, &obs);
+  }
   Status s = m.next->Push(tenant, std::move(traces), result);
   if (!s.ok()) return s;
   std::lock_guard<std::mutex> l(m.mu);
-  auto it = m.tenants.find(tenant);
-  if (it == m.tenants.end()) it = m.tenants.emplace(std::string(tenant), TenantState{}).first;
-  int64_t now = m.Now();
-  for (const Trace& t : copy) m.Observe(it->second, t, now);
+  m.Apply(*ts, obs, m.Now());
   return Status::Ok();
 }
 
@@ -241,9 +371,13 @@ Status MetricsGenerator::Collect() {
       SL_RETURN_IF_ERROR(app->UpdateMetadata(
           "traces_spanmetrics_latency", {"histogram", "Span durations in seconds.", "seconds"}));
       for (const auto& [key, st] : ts.spans) {
-        const auto& [service, name, kind, status] = key;
-        std::vector<tsdb::Label> base = {{"service", service}, {"span_name", name},
-                                         {"span_kind", kind}, {"status_code", status}};
+        if (st.calls == 0) continue;  // resolved by a push not applied (yet)
+        std::vector<tsdb::Label> base = {{"service", key.service},
+                                         {"span_name", key.name},
+                                         {"span_kind", KindName(key.kind)},
+                                         {"status_code", StatusName(key.status)}};
+        const std::string exemplar_trace =
+            IdToHex(std::string_view(st.exemplar_trace.data(), st.exemplar_trace_len));
         auto calls = base;
         calls.push_back({"__name__", "traces_spanmetrics_calls_total"});
         SL_ASSIGN_OR_RETURN(auto cl, tsdb::Labels::FromUnsorted(std::move(calls)));
@@ -255,9 +389,9 @@ Status MetricsGenerator::Collect() {
         SL_RETURN_IF_ERROR(AppendHist(
             *app, "traces_spanmetrics_latency", base, m.o.latency_buckets, st.latency, now,
             [&](const tsdb::Labels& labels, uint64_t ref, size_t bucket) {
-              if (bucket != ex_bucket || st.exemplar_trace.empty()) return;
+              if (bucket != ex_bucket || exemplar_trace.empty()) return;
               metrics::Exemplar e;
-              e.labels = tsdb::Labels::FromStrings({"trace_id", st.exemplar_trace});
+              e.labels = tsdb::Labels::FromStrings({"trace_id", exemplar_trace});
               e.value = st.exemplar_value;
               e.timestamp_ms = st.exemplar_ms;
               e.has_timestamp = true;
@@ -267,7 +401,7 @@ Status MetricsGenerator::Collect() {
         (void)ex_status;
       }
       for (const auto& [key, e] : ts.edges) {
-        std::vector<tsdb::Label> base = {{"client", key.first}, {"server", key.second}};
+        std::vector<tsdb::Label> base = {{"client", *key.first}, {"server", *key.second}};
         auto total = base;
         total.push_back({"__name__", "traces_service_graph_request_total"});
         SL_ASSIGN_OR_RETURN(auto tl, tsdb::Labels::FromUnsorted(std::move(total)));

@@ -116,6 +116,13 @@ void ToAny(const AttributeValue& v, otlpcommon::AnyValue* out) {
 
 }  // namespace
 
+void AttributeToOtlp(const KeyValue& kv, otlpcommon::KeyValue* out) {
+  out->set_key(kv.key);
+  ToAny(kv.value, out->mutable_value());
+}
+
+void AttributeToOtlp(const AttributeValue& v, otlpcommon::AnyValue* out) { ToAny(v, out); }
+
 void TruncateUtf8(std::string* s, size_t max) {
   if (s->size() <= max) return;
   size_t n = max;

@@ -19,6 +19,10 @@
 namespace opentelemetry::proto::collector::trace::v1 {
 class ExportTraceServiceRequest;
 }
+namespace opentelemetry::proto::common::v1 {
+class AnyValue;
+class KeyValue;
+}  // namespace opentelemetry::proto::common::v1
 namespace opentelemetry::proto::trace::v1 {
 class ResourceSpans;
 class TracesData;
@@ -46,6 +50,11 @@ ConvertResult TracesFromOtlp(
 
 // Appends the trace's spans to `out` as ResourceSpans.
 void TraceToOtlp(const Trace& trace, opentelemetry::proto::trace::v1::TracesData* out);
+
+// One attribute (value) as OTLP's KeyValue (AnyValue), arrays and lists
+// recursively; shared by every place that answers with OTLP attributes.
+void AttributeToOtlp(const KeyValue& kv, opentelemetry::proto::common::v1::KeyValue* out);
+void AttributeToOtlp(const AttributeValue& v, opentelemetry::proto::common::v1::AnyValue* out);
 
 // Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
 void TruncateUtf8(std::string* s, size_t max);

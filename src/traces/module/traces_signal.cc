@@ -5,6 +5,7 @@
 #include "net/grpc_server.h"
 #include "net/http.h"
 #include "telemetry/log.h"
+#include "traces/api/streaming_querier.h"
 #include "traces/api/tempo_api.h"
 #include "traces/generator/metrics_generator.h"
 #include "traces/ingest/receiver.h"
@@ -22,6 +23,7 @@ struct TracesSignal::Impl {
   std::unique_ptr<sampling::TailSampler> sampler;
   std::unique_ptr<generator::MetricsGenerator> generator;
   std::unique_ptr<ingest::TracesReceiver> receiver;
+  std::unique_ptr<api::StreamingQuerier> streaming;  // tempopb.StreamingQuerier
   // Per-tenant limits: overrides->For(tenant).traces.
   std::shared_ptr<const config::TenantOverrides> overrides;
 
@@ -111,6 +113,10 @@ Status TracesSignal::StartQuerier() {
   if (!impl_->store) return FailedPreconditionError("the traces querier needs the ingester");
   api::ApiOptions o;
   api::RegisterTempoApi(*impl_->router, impl_->store.get(), o);
+  api::StreamingQuerierOptions so;
+  so.multitenancy = impl_->cfg->multitenancy_enabled;
+  impl_->streaming = std::make_unique<api::StreamingQuerier>(impl_->store.get(), so);
+  impl_->streaming->Register(*impl_->grpc);
   return Status::Ok();
 }
 

@@ -7,7 +7,9 @@
 //                (/api/v2/spans) → metrics from traces (span metrics and
 //                service graph into the metrics store, when given one) →
 //                tail sampling (traces.sampling.enabled) → the ingester
-//   querier      the Tempo HTTP API over the ingester's data
+//   querier      the Tempo HTTP API over the ingester's data, and Tempo's
+//                streaming gRPC querier (tempopb.StreamingQuerier) on the
+//                gRPC server (reachable on the HTTP port too, via h2c)
 //
 // In one process the distributor and querier talk to the local ingester
 // directly; scale-out (hash ring, remote ingesters) is a later step.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "blocks/bucket.h"
+#include "counting_store.h"
 #include "harness/harness.h"
 #include "io/env.h"
 #include "io/faulty_object_store.h"
@@ -13,6 +14,7 @@
 #include "metrics/storegateway/store_gateway.h"
 #include "metrics/tsdb/block.h"
 #include "metrics/tsdb/index/index_cache.h"
+#include "metrics/tsdb/index/index_reader.h"
 #include "telemetry/metrics.h"
 
 namespace sightline::storegateway {
@@ -146,8 +148,9 @@ TEST_F(BucketStoreTest, SyncSkipsPartialBlocksAndQueriesWithExternalLabels) {
   ASSERT_TRUE(clusters.ok());
   EXPECT_EQ(*clusters, (std::vector<std::string>{"eu", "us"}));
 
-  // The index was downloaded into <local_dir>/<ULID>/index.
-  EXPECT_TRUE(io::Env::Default()->FileExists(local_.Join(a_.ToString() + "/index")));
+  // Only an index-header is local: <local_dir>/<ULID>/index-header.
+  EXPECT_TRUE(io::Env::Default()->FileExists(local_.Join(a_.ToString() + "/index-header")));
+  EXPECT_FALSE(io::Env::Default()->FileExists(local_.Join(a_.ToString() + "/index")));
 }
 
 TEST_F(BucketStoreTest, TimeAndLabelPruningLoadNothingNeedless) {
@@ -196,8 +199,9 @@ TEST_F(BucketStoreTest, IndexCopyIsReusedAfterRestartAndVanishedBlocksAreDropped
     EXPECT_EQ(after_sync - gets, 2u);  // the two meta.json files
     auto q = bs.Querier(0, 400000);
     EXPECT_EQ(Select(*q, {Eq("__name__", "up")}).size(), 3u);
-    // Only tombstones were fetched whole again; the index came from disk.
-    EXPECT_EQ(faulty.calls(io::kFaultGet) - after_sync, 2u);
+    // Nothing is fetched whole: the index-header came from disk, the
+    // empty tombstones are known from meta.json.
+    EXPECT_EQ(faulty.calls(io::kFaultGet) - after_sync, 0u);
 
     // Block a disappears from the bucket (compacted away): dropped.
     ASSERT_TRUE(blocks::DeleteBlock(mem_, blocks::TenantPrefix("metrics", "t1"), a_).ok());
@@ -219,7 +223,7 @@ TEST_F(BucketStoreTest, StoreErrorsFailTheSelectAndAreRetried) {
   EXPECT_FALSE(bs.Sync().ok());
   ASSERT_TRUE(bs.Sync().ok());
 
-  faulty.FailNext(io::kFaultGet, 1);  // the index download
+  faulty.FailNext(io::kFaultGetRange, 1);  // the index-header build
   auto q = bs.Querier(0, 400000);
   Status err;
   Select(*q, {Eq("__name__", "up")}, &err);
@@ -272,6 +276,166 @@ TEST_F(BucketStoreTest, IndexAndPageCachesAccount) {
       << text;
   EXPECT_NE(text.find("thanos_store_index_cache_requests_total{item_type=\"Series\"} 4"),
             std::string::npos);
+}
+
+// node_cpu_seconds_total of 500 hosts x 10 CPUs x 2 modes: 10k series
+// with realistic label cardinalities.
+std::vector<tsdb::SeriesInput> ManySeries() {
+  std::vector<tsdb::SeriesInput> out;
+  for (int host = 0; host < 500; ++host) {
+    for (int cpu = 0; cpu < 10; ++cpu) {
+      for (const char* mode : {"system", "user"}) {
+        std::string inst = "10.0." + std::to_string(host / 250) + "." +
+                           std::to_string(host % 250) + ":9100";
+        out.push_back({Labels::FromStrings({"__name__", "node_cpu_seconds_total", "cpu",
+                                            std::to_string(cpu), "instance", inst, "job",
+                                            "node-" + std::to_string(host % 20), "mode", mode}),
+                       Range(0, 60000, 15000, host), {}});
+      }
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.labels < b.labels; });
+  return out;
+}
+
+TEST_F(BucketStoreTest, OneSeriesOfTenThousandReadsASmallFractionOfTheIndex) {
+  testing_util::CountingObjectStore counting(&mem_);
+  blocks::Ulid u = MakeBlock(tmp_.path(), mem_, "t1", ManySeries(), {});
+  std::string prefix = blocks::BlockPrefix(blocks::TenantPrefix("metrics", "t1"), u);
+  const uint64_t index_size = mem_.Head(prefix + "index")->size;
+  const uint64_t chunks_size = mem_.Head(prefix + "chunks/000001")->size;
+  BucketStore bs(Options(&counting));
+  ASSERT_TRUE(bs.Sync().ok());
+  counting.Reset();
+
+  auto one = [&](const std::string& instance) {
+    auto q = bs.Querier(0, 100000);
+    auto got = Select(*q, {Eq("__name__", "node_cpu_seconds_total"), Eq("instance", instance),
+                           Eq("cpu", "3"), Eq("mode", "user")});
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].samples.size(), 5u);
+  };
+  one("10.0.0.42:9100");  // cold: index-header built, then ranged reads
+  auto cold = counting.For("/index");
+  auto cold_chunks = counting.For("/chunks/000001");
+  EXPECT_EQ(cold.gets, 0u) << "the index is never downloaded whole";
+  // 2-3 reads build the header (tail with the TOC, symbols, postings offset
+  // table); then the four postings lists (coalesced) and the series entry.
+  EXPECT_LE(cold.ranges, 3u + 1u + 1u);
+  const tsdb::IndexToc toc =
+      tsdb::IndexReader::FromBytes(*mem_.Get(prefix + "index")).value()->toc();
+  const uint64_t header_bytes = toc.series + (index_size - toc.postings_table);
+  EXPECT_LT(cold.range_bytes * 100, index_size * 35) << "index " << index_size;
+  EXPECT_LE(cold_chunks.range_bytes, 2 * page_cache_.page_size()) << "chunks " << chunks_size;
+  std::printf("index %llu bytes (header part %llu); cold: %llu bytes in %llu ranged reads\n",
+              static_cast<unsigned long long>(index_size),
+              static_cast<unsigned long long>(header_bytes),
+              static_cast<unsigned long long>(cold.range_bytes),
+              static_cast<unsigned long long>(cold.ranges));
+
+  // Another host: no header reads; its postings list and series entry only.
+  counting.Reset();
+  one("10.0.1.7:9100");
+  auto second = counting.For("/index");
+  EXPECT_LE(second.ranges, 2u);
+  EXPECT_LT(second.range_bytes * 100, index_size) << "under 1% of the index";
+  std::printf("second host: %llu bytes in %llu ranged reads\n",
+              static_cast<unsigned long long>(second.range_bytes),
+              static_cast<unsigned long long>(second.ranges));
+
+  // Warm: everything from the caches.
+  counting.Reset();
+  one("10.0.0.42:9100");
+  EXPECT_EQ(counting.For("").ranges, 0u);
+  EXPECT_EQ(counting.For("").gets, 0u);
+}
+
+TEST_F(BucketStoreTest, IndexHeaderIsReusedAfterRestartAndRebuiltWhenCorrupt) {
+  TwoBlocks();
+  testing_util::CountingObjectStore counting(&mem_);
+  const std::string header = local_.Join(a_.ToString() + "/index-header");
+  // An index copy of the old layout is removed at the first sync.
+  ASSERT_TRUE(io::CreateDirsDurable(*io::Env::Default(), local_.Join(a_.ToString())).ok());
+  ASSERT_TRUE(io::Env::Default()->WriteFileAtomic(local_.Join(a_.ToString() + "/index"), "x").ok());
+  {
+    BucketStore bs(Options(&counting));
+    ASSERT_TRUE(bs.Sync().ok());
+    EXPECT_FALSE(io::Env::Default()->FileExists(local_.Join(a_.ToString() + "/index")));
+    auto q = bs.Querier(0, 400000);
+    EXPECT_EQ(Select(*q, {Eq("__name__", "up")}).size(), 3u);
+    // Per block: 2 reads build the header (small index: the tail holds the
+    // postings offset table), 1 the postings, 1 the series.
+    EXPECT_EQ(counting.For("/index").ranges, 2u * (2u + 1u + 1u));
+    // Empty tombstones (size from meta.json) are not fetched.
+    EXPECT_EQ(counting.For("/tombstones").gets, 0u);
+  }
+  ASSERT_TRUE(io::Env::Default()->FileExists(header));
+  std::string good = *io::Env::Default()->ReadFile(header);
+  counting.Reset();
+  {
+    index_cache_.~LruIndexCache();  // a restart also empties the cache
+    new (&index_cache_) tsdb::LruIndexCache([this] {
+      tsdb::LruIndexCacheOptions o;
+      o.registry = &registry_;
+      return o;
+    }());
+    BucketStore bs(Options(&counting));
+    ASSERT_TRUE(bs.Sync().ok());
+    auto q = bs.Querier(0, 400000);
+    EXPECT_EQ(Select(*q, {Eq("__name__", "up")}).size(), 3u);
+    // No header builds: only the postings lists and series entries.
+    EXPECT_EQ(counting.For("/index").ranges, 2u + 2u);
+  }
+  // Corrupt block a's header: rebuilt, same answers.
+  std::string bad = good;
+  bad[bad.size() / 2] ^= 0x20;
+  ASSERT_TRUE(io::Env::Default()->WriteFileAtomic(header, bad).ok());
+  counting.Reset();
+  {
+    BucketStore bs(Options(&counting));
+    ASSERT_TRUE(bs.Sync().ok());
+    auto q = bs.Querier(0, 400000);
+    auto got = Select(*q, {Eq("__name__", "up")});
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(got[0].samples, Range(0, 100000, 10000, 1));
+    EXPECT_EQ(counting.For(a_.ToString() + "/index").ranges, 2u);  // rebuilt (cache warm)
+    EXPECT_EQ(counting.For(b_.ToString() + "/index").ranges, 0u);
+  }
+  EXPECT_EQ(*io::Env::Default()->ReadFile(header), good);
+}
+
+TEST_F(BucketStoreTest, NonEmptyTombstonesAreReadAndApplied) {
+  TwoBlocks();
+  // Delete [20s, 50s] of {job="db"} in block a, as a tombstones object.
+  std::string prefix = blocks::BlockPrefix(blocks::TenantPrefix("metrics", "t1"), a_);
+  auto ix = tsdb::IndexReader::FromBytes(*mem_.Get(prefix + "index"));
+  ASSERT_TRUE(ix.ok());
+  auto refs = (*ix)->Postings("job", "db");
+  ASSERT_TRUE(refs.ok());
+  ASSERT_EQ(refs->size(), 1u);
+  tsdb::Tombstones t;
+  t[(*refs)[0]].push_back({20000, 50000});
+  std::string encoded = tsdb::EncodeTombstones(t);
+  ASSERT_TRUE(mem_.Put(prefix + "tombstones", encoded).ok());
+  auto meta = blocks::BlockMeta::Parse(*mem_.Get(prefix + "meta.json"));
+  ASSERT_TRUE(meta.ok());
+  for (auto& f : meta->files) {
+    if (f.rel_path == "tombstones") f.size_bytes = encoded.size();
+  }
+  ASSERT_TRUE(mem_.Put(prefix + "meta.json", meta->ToJson()).ok());
+
+  testing_util::CountingObjectStore counting(&mem_);
+  BucketStore bs(Options(&counting));
+  ASSERT_TRUE(bs.Sync().ok());
+  auto q = bs.Querier(0, 400000);
+  auto got = Select(*q, {Eq("job", "db")});
+  ASSERT_EQ(got.size(), 1u);
+  std::vector<Sample> want;
+  for (const Sample& x : Range(0, 100000, 10000, 2)) {
+    if (x.t < 20000 || x.t > 50000) want.push_back(x);
+  }
+  EXPECT_EQ(got[0].samples, want);
+  EXPECT_EQ(counting.For(a_.ToString() + "/tombstones").gets, 1u);
 }
 
 TEST(LruIndexCacheTest, EvictsAndOverflowsByBytes) {

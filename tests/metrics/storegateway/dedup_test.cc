@@ -174,6 +174,11 @@ TEST(DedupQuerierTest, MergesReplicasAndDropsReplicaLabels) {
   auto names = q->LabelNames({});
   ASSERT_TRUE(names.ok());
   EXPECT_EQ(*names, (std::vector<std::string>{"__name__", "job"}));
+  // No replica values under dedup (Thanos Query); other labels as stored.
+  auto replicas = q->LabelValues("replica", {});
+  ASSERT_TRUE(replicas.ok());
+  EXPECT_TRUE(replicas->empty());
+  EXPECT_EQ(*q->LabelValues("job", {}), (std::vector<std::string>{"x", "y"}));
 
   // A matcher on the replica label still selects one replica.
   auto only_b = SelectAll(*q, {Eq("__name__", "up"), Eq("replica", "b")});

@@ -212,7 +212,7 @@ void ShippedBlocksScenario(const std::vector<std::string>& store_args,
                         "thanos_store_index_cache_requests_total{item_type=\"Postings\"}"),
             0);
 
-  // Restart on the same data dir: the index copies are reused, the answers
+  // Restart on the same data dir: the index-headers are reused, the answers
   // are the same.
   (*sl)->process().Signal(SIGTERM);
   (*sl)->process().Wait(20s);
@@ -298,7 +298,7 @@ TEST(StoreGatewayE2ETest, ForeignBlockIsSyncedPrunedAndCached) {
   Query(base, "/api/v1/labels", "start=" + std::to_string(t0 / 1000) + "&end=" + at, &raw);
   EXPECT_THAT(raw, ::testing::HasSubstr("\"cluster\""));
   EXPECT_TRUE(std::filesystem::exists(
-      (*sl)->data_dir() + "/store-gateway/anonymous/" + ulid->ToString() + "/index"));
+      (*sl)->data_dir() + "/store-gateway/anonymous/" + ulid->ToString() + "/index-header"));
 
   // The block disappears from the bucket (e.g. compacted away): dropped.
   std::filesystem::remove_all(bucket.Join("metrics/anonymous/" + ulid->ToString()));
@@ -367,6 +367,16 @@ TEST(StoreGatewayE2ETest, HaReplicasAreDeduplicatedUnlessDedupFalse) {
   EXPECT_THAT(series.body, ::testing::HasSubstr("\"replica\":\"b\""));
   series = HttpGet(base + "/api/v1/series?match[]=ha_metric");
   EXPECT_THAT(series.body, ::testing::Not(::testing::HasSubstr("replica")));
+  // The label APIs: no replica label under dedup, as Thanos Query.
+  auto labels = HttpGet(base + "/api/v1/labels");
+  EXPECT_THAT(labels.body, ::testing::Not(::testing::HasSubstr("replica"))) << labels.body;
+  labels = HttpGet(base + "/api/v1/labels?dedup=false");
+  EXPECT_THAT(labels.body, ::testing::HasSubstr("\"replica\"")) << labels.body;
+  auto values = HttpGet(base + "/api/v1/label/replica/values");
+  EXPECT_EQ(values.status, 200);
+  EXPECT_THAT(values.body, ::testing::HasSubstr("\"data\":[]")) << values.body;
+  values = HttpGet(base + "/api/v1/label/replica/values?dedup=false");
+  EXPECT_THAT(values.body, ::testing::HasSubstr("[\"a\",\"b\"]")) << values.body;
   auto bad = HttpGet(base + "/api/v1/query?query=ha_metric&dedup=maybe");
   EXPECT_EQ(bad.status, 400);
   EXPECT_THAT(bad.body, ::testing::HasSubstr("bad_data"));

@@ -78,14 +78,17 @@ LruIndexCache::~LruIndexCache() {
   }
 }
 
-std::shared_ptr<const void> LruIndexCache::Fetch(ItemType type, const std::string& key) {
-  metrics_[type].requests->Inc();
+std::shared_ptr<const void> LruIndexCache::Fetch(ItemType type, const std::string& key,
+                                                 bool count) {
+  if (count) metrics_[type].requests->Inc();
   std::lock_guard<std::mutex> l(mu_);
-  ++stats_[type].requests;
+  if (count) ++stats_[type].requests;
   auto it = index_.find(key);
   if (it == index_.end()) return nullptr;
-  ++stats_[type].hits;
-  metrics_[type].hits->Inc();
+  if (count) {
+    ++stats_[type].hits;
+    metrics_[type].hits->Inc();
+  }
   lru_.splice(lru_.begin(), lru_, it->second);
   return it->second->value;
 }
@@ -154,6 +157,18 @@ void LruIndexCache::StoreSeries(std::string_view block, SeriesRef ref,
   uint64_t size = sizeof(CachedSeries) + series->chunks.size() * sizeof(ChunkMeta);
   for (const Label& l : series->labels) size += sizeof(Label) + l.name.size() + l.value.size();
   Store(kSeries, SeriesKey(block, ref), size, std::move(series));
+}
+
+std::shared_ptr<const std::vector<SeriesRef>> LruIndexCache::PeekPostings(
+    std::string_view block, std::string_view name, std::string_view value) {
+  return std::static_pointer_cast<const std::vector<SeriesRef>>(
+      Fetch(kPostings, PostingsKey(block, name, value), /*count=*/false));
+}
+
+std::shared_ptr<const CachedSeries> LruIndexCache::PeekSeries(std::string_view block,
+                                                              SeriesRef ref) {
+  return std::static_pointer_cast<const CachedSeries>(
+      Fetch(kSeries, SeriesKey(block, ref), /*count=*/false));
 }
 
 LruIndexCache::Stats LruIndexCache::stats(ItemType type) const {

@@ -65,6 +65,19 @@ class IndexCache {
                                                           SeriesRef ref) = 0;
   virtual void StoreSeries(std::string_view block, SeriesRef ref,
                            std::shared_ptr<const CachedSeries> series) = 0;
+
+  // Like Fetch*, but not counted as a request (no metrics, no stats): for
+  // a reader that already counted the lookup when it prefetched the item
+  // (a lazy IndexReader: IndexReader::PrefetchPostings/PrefetchSeries).
+  // The defaults forward to Fetch*.
+  virtual std::shared_ptr<const std::vector<SeriesRef>> PeekPostings(std::string_view block,
+                                                                     std::string_view name,
+                                                                     std::string_view value) {
+    return FetchPostings(block, name, value);
+  }
+  virtual std::shared_ptr<const CachedSeries> PeekSeries(std::string_view block, SeriesRef ref) {
+    return FetchSeries(block, ref);
+  }
 };
 
 struct LruIndexCacheOptions {
@@ -90,6 +103,10 @@ class LruIndexCache final : public IndexCache {
   std::shared_ptr<const CachedSeries> FetchSeries(std::string_view block, SeriesRef ref) override;
   void StoreSeries(std::string_view block, SeriesRef ref,
                    std::shared_ptr<const CachedSeries> series) override;
+  std::shared_ptr<const std::vector<SeriesRef>> PeekPostings(std::string_view block,
+                                                             std::string_view name,
+                                                             std::string_view value) override;
+  std::shared_ptr<const CachedSeries> PeekSeries(std::string_view block, SeriesRef ref) override;
 
   enum ItemType { kPostings = 0, kSeries = 1 };
   struct Stats {
@@ -115,7 +132,7 @@ class LruIndexCache final : public IndexCache {
     telemetry::Gauge* bytes;
   };
 
-  std::shared_ptr<const void> Fetch(ItemType type, const std::string& key);
+  std::shared_ptr<const void> Fetch(ItemType type, const std::string& key, bool count = true);
   void Store(ItemType type, std::string key, uint64_t size, std::shared_ptr<const void> value);
   void RemoveLocked(std::list<Entry>::iterator it, bool evicted);
 

@@ -1,0 +1,29 @@
+// OTLP/protobuf request bytes → the trace model, without protobuf objects.
+//
+// TracesFromOtlpWire walks the wire format of an ExportTraceServiceRequest
+// and builds the same ConvertResult as
+//   ParseFromString(body) then TracesFromOtlp(request, options)
+// would (same traces, order, validation, truncation and messages), but
+// without decoding into protobuf messages first: on the ingest hot path that
+// saves the message objects and a second copy of every string.
+//
+// It handles the requests SDKs and collectors send. For anything it does
+// not handle identically — malformed bytes, invalid UTF-8 in a string field,
+// groups, a singular message field repeated (protobuf merges those), an
+// AnyValue with two values, nesting deeper than 64, Resource.entity_refs —
+// it returns InvalidArgument and the caller must use the protobuf path,
+// which then decides (and words the error for malformed bodies).
+//
+// Thread-safety: a free function without shared state.
+#pragma once
+
+#include <string_view>
+
+#include "base/status.h"
+#include "traces/ingest/otlp_convert.h"
+
+namespace sightline::traces::ingest {
+
+Result<ConvertResult> TracesFromOtlpWire(std::string_view body, const ConvertOptions& options);
+
+}  // namespace sightline::traces::ingest

@@ -1,0 +1,507 @@
+// Tempo's streaming gRPC querier (tempopb.StreamingQuerier) in the real
+// binary, called as Grafana's Tempo data source calls it with streaming on:
+// a C++ gRPC client (generated stubs) over the gRPC port AND over the HTTP
+// port (plaintext HTTP/2 handed from the HTTP server to the gRPC server),
+// with x-scope-orgid. Every answer must equal the HTTP API's answer for the
+// same query (the HTTP JSON is parsed into the same tempopb message); bad
+// TraceQL gives INVALID_ARGUMENT with the HTTP API's message; HTTP/1.1 keeps
+// working on the port, including a request whose first bytes arrive late
+// and look like the start of the HTTP/2 preface. A second client, Node's
+// @grpc/grpc-js with @grpc/proto-loader on our .proto, runs when installed.
+#include <arpa/inet.h>
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/message_differencer.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <simdjson.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "harness/harness.h"
+#include "opentelemetry/proto/trace/v1/trace.pb.h"
+#include "tempo/tempo.grpc.pb.h"
+
+namespace sightline::traces {
+namespace {
+
+using namespace std::chrono_literals;
+namespace th = sightline::testing;
+namespace otlp = opentelemetry::proto::trace::v1;
+using google::protobuf::util::MessageDifferencer;
+
+constexpr char kTenant[] = "team-a";
+
+uint64_t NowNanos() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+void AddSpan(otlp::ResourceSpans* rs, const std::string& trace_id, const std::string& span_id,
+             const std::string& parent, const std::string& name, otlp::Span::SpanKind kind,
+             uint64_t start, uint64_t dur, bool error, int64_t status_code) {
+  if (rs->scope_spans_size() == 0) rs->add_scope_spans()->mutable_scope()->set_name("test");
+  auto* sp = rs->mutable_scope_spans(0)->add_spans();
+  sp->set_trace_id(trace_id);
+  sp->set_span_id(span_id);
+  if (!parent.empty()) sp->set_parent_span_id(parent);
+  sp->set_name(name);
+  sp->set_kind(kind);
+  sp->set_start_time_unix_nano(start);
+  sp->set_end_time_unix_nano(start + dur);
+  auto* a = sp->add_attributes();
+  a->set_key("http.status_code");
+  a->mutable_value()->set_int_value(status_code);
+  if (error) sp->mutable_status()->set_code(otlp::Status::STATUS_CODE_ERROR);
+}
+
+otlp::ResourceSpans* Resource(otlp::TracesData* td, const std::string& service) {
+  auto* rs = td->add_resource_spans();
+  auto* kv = rs->mutable_resource()->add_attributes();
+  kv->set_key("service.name");
+  kv->mutable_value()->set_string_value(service);
+  return rs;
+}
+
+std::string Id(char fill, size_t n, char last) {
+  std::string s(n, fill);
+  s.back() = last;
+  return s;
+}
+
+// Three traces over two services; one has an error span.
+std::string TestTraces(uint64_t now) {
+  otlp::TracesData td;
+  for (int i = 0; i < 3; ++i) {
+    std::string tid = Id('\x11', 16, static_cast<char>('a' + i));
+    uint64_t start = now - (30 - i * 5) * 1'000'000'000ull;
+    auto* fe = Resource(&td, "frontend");
+    AddSpan(fe, tid, Id('\x22', 8, static_cast<char>('a' + i)), "",
+            i == 2 ? "POST /pay" : "GET /cart", otlp::Span::SPAN_KIND_SERVER, start,
+            300'000'000 + i * 1'000'000, i == 2, i == 2 ? 500 : 200);
+    auto* cart = Resource(&td, "cart");
+    AddSpan(cart, tid, Id('\x33', 8, static_cast<char>('a' + i)),
+            Id('\x22', 8, static_cast<char>('a' + i)), "SELECT", otlp::Span::SPAN_KIND_CLIENT,
+            start + 10'000'000, 100'000'000, false, 0);
+  }
+  return td.SerializeAsString();
+}
+
+// The HTTP API's JSON answer parsed into the gRPC response type.
+template <typename M>
+M FromHttp(const std::string& url) {
+  auto r = th::HttpGet(url, {std::string("X-Scope-OrgID: ") + kTenant});
+  EXPECT_EQ(r.status, 200) << url << ": " << r.body;
+  M m;
+  google::protobuf::util::JsonParseOptions o;
+  o.ignore_unknown_fields = true;
+  auto s = google::protobuf::util::JsonStringToMessage(r.body, &m, o);
+  EXPECT_TRUE(s.ok()) << s.ToString() << "\n" << r.body;
+  return m;
+}
+
+template <typename M>
+void ExpectSame(const M& http, const M& grpc_answer, const std::string& what) {
+  MessageDifferencer d;
+  d.set_float_comparison(MessageDifferencer::APPROXIMATE);
+  std::string diff;
+  d.ReportDifferencesToString(&diff);
+  EXPECT_TRUE(d.Compare(http, grpc_answer)) << what << ": HTTP and gRPC differ:\n"
+                                            << diff << "\nHTTP: " << http.ShortDebugString()
+                                            << "\ngRPC: " << grpc_answer.ShortDebugString();
+}
+
+// Reads a whole server stream.
+template <typename Resp, typename Call>
+std::pair<grpc::Status, std::vector<Resp>> ReadAll(Call call, bool with_tenant = true) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+  if (with_tenant) ctx.AddMetadata("x-scope-orgid", kTenant);
+  auto reader = call(&ctx);
+  std::vector<Resp> out;
+  Resp m;
+  while (reader->Read(&m)) out.push_back(m);
+  return {reader->Finish(), std::move(out)};
+}
+
+class StreamingQuerierTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cfg_dir_ = new th::TempDir();
+    th::WriteFile(cfg_dir_->Join("sightline.yaml"), "multitenancy:\n  enabled: true\n");
+    auto s = th::SightlineServer::Start({"--config.file=" + cfg_dir_->Join("sightline.yaml")});
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server_ = s->release();
+    now_ = NowNanos();
+    auto r = th::HttpPost(
+        server_->http_url() + "/v1/traces", TestTraces(now_),
+        {"Content-Type: application/x-protobuf", std::string("X-Scope-OrgID: ") + kTenant});
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+    delete cfg_dir_;
+    cfg_dir_ = nullptr;
+  }
+
+  void SetUp() override {
+    if (server_ == nullptr) GTEST_SKIP() << "server did not start";
+  }
+
+  std::string url() const { return server_->http_url(); }
+  // host:port of the HTTP port, as Grafana derives it from the data source URL.
+  std::string http_target() const { return url().substr(std::string("http://").size()); }
+
+  // Both ways in: the gRPC port and the HTTP port.
+  std::vector<std::pair<std::string, std::string>> Targets() const {
+    return {{"grpc port", server_->grpc_addr()}, {"http port", http_target()}};
+  }
+
+  static std::unique_ptr<tempopb::StreamingQuerier::Stub> Stub(const std::string& target) {
+    return tempopb::StreamingQuerier::NewStub(
+        grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  }
+
+  static th::TempDir* cfg_dir_;
+  static th::SightlineServer* server_;
+  static uint64_t now_;
+};
+
+th::TempDir* StreamingQuerierTest::cfg_dir_ = nullptr;
+th::SightlineServer* StreamingQuerierTest::server_ = nullptr;
+uint64_t StreamingQuerierTest::now_ = 0;
+
+TEST_F(StreamingQuerierTest, SearchEqualsHttpOnBothPorts) {
+  const std::string q = "{ resource.service.name = \"frontend\" }";
+  auto http = FromHttp<tempopb::SearchResponse>(url() + "/api/search?q=" + th::UrlEncode(q) +
+                                                "&limit=20&spss=3");
+  ASSERT_EQ(http.traces_size(), 3) << http.ShortDebugString();
+  EXPECT_EQ(http.metrics().completed_jobs(), http.metrics().total_jobs());
+  for (const auto& [name, target] : Targets()) {
+    SCOPED_TRACE(name);
+    auto stub = Stub(target);
+    tempopb::SearchRequest req;
+    req.set_query(q);
+    req.set_limit(20);
+    req.set_spans_per_span_set(3);
+    auto [status, msgs] = ReadAll<tempopb::SearchResponse>(
+        [&](grpc::ClientContext* c) { return stub->Search(c, req); });
+    ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+    ASSERT_GE(msgs.size(), 2u);
+    // Progress first, then the final answer with every job completed.
+    EXPECT_LT(msgs.front().metrics().completed_jobs(), msgs.front().metrics().total_jobs());
+    const auto& last = msgs.back();
+    EXPECT_GT(last.metrics().total_jobs(), 0u);
+    EXPECT_EQ(last.metrics().completed_jobs(), last.metrics().total_jobs());
+    ExpectSame(http, last, "search");
+  }
+}
+
+TEST_F(StreamingQuerierTest, LegacyTagsSearchAndTimeRange) {
+  const uint64_t start_s = now_ / 1'000'000'000ull - 3600;
+  const uint64_t end_s = now_ / 1'000'000'000ull + 60;
+  auto http = FromHttp<tempopb::SearchResponse>(
+      url() + "/api/search?tags=" + th::UrlEncode("name=\"POST /pay\"") +
+      "&start=" + std::to_string(start_s) + "&end=" + std::to_string(end_s));
+  ASSERT_EQ(http.traces_size(), 1) << http.ShortDebugString();
+  auto stub = Stub(http_target());
+  tempopb::SearchRequest req;
+  (*req.mutable_tags())["name"] = "POST /pay";
+  req.set_start(static_cast<uint32_t>(start_s));
+  req.set_end(static_cast<uint32_t>(end_s));
+  auto [status, msgs] = ReadAll<tempopb::SearchResponse>(
+      [&](grpc::ClientContext* c) { return stub->Search(c, req); });
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_FALSE(msgs.empty());
+  ExpectSame(http, msgs.back(), "tags search");
+}
+
+TEST_F(StreamingQuerierTest, MetricsQueryRangeEqualsHttp) {
+  const std::string q = "{ } | count_over_time() by (resource.service.name)";
+  const uint64_t start_s = (now_ / 1'000'000'000ull / 60) * 60 - 600;
+  const uint64_t end_s = start_s + 900;
+  auto http = FromHttp<tempopb::QueryRangeResponse>(
+      url() + "/api/metrics/query_range?q=" + th::UrlEncode(q) +
+      "&start=" + std::to_string(start_s) + "&end=" + std::to_string(end_s) + "&step=60s");
+  ASSERT_EQ(http.series_size(), 2) << http.ShortDebugString();
+  for (const auto& [name, target] : Targets()) {
+    SCOPED_TRACE(name);
+    auto stub = Stub(target);
+    tempopb::QueryRangeRequest req;
+    req.set_query(q);
+    req.set_start(start_s * 1'000'000'000ull);
+    req.set_end(end_s * 1'000'000'000ull);
+    req.set_step(60'000'000'000ull);
+    auto [status, msgs] = ReadAll<tempopb::QueryRangeResponse>(
+        [&](grpc::ClientContext* c) { return stub->MetricsQueryRange(c, req); });
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_GE(msgs.size(), 2u);
+    EXPECT_EQ(msgs.front().series_size(), 0);
+    const auto& last = msgs.back();
+    EXPECT_EQ(last.metrics().completed_jobs(), last.metrics().total_jobs());
+    double total = 0;
+    for (const auto& s : last.series()) {
+      for (const auto& p : s.samples()) total += p.value();
+    }
+    EXPECT_EQ(total, 6) << last.ShortDebugString();  // 6 spans counted
+    ExpectSame(http, last, "query_range");
+  }
+  // Instant query, same comparison.
+  auto http_instant = FromHttp<tempopb::QueryInstantResponse>(
+      url() + "/api/metrics/query?q=" + th::UrlEncode(q) + "&start=" + std::to_string(start_s) +
+      "&end=" + std::to_string(end_s));
+  auto stub = Stub(http_target());
+  tempopb::QueryInstantRequest ireq;
+  ireq.set_query(q);
+  ireq.set_start(start_s * 1'000'000'000ull);
+  ireq.set_end(end_s * 1'000'000'000ull);
+  auto [status, msgs] = ReadAll<tempopb::QueryInstantResponse>(
+      [&](grpc::ClientContext* c) { return stub->MetricsQueryInstant(c, ireq); });
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_FALSE(msgs.empty());
+  EXPECT_EQ(http_instant.series_size(), 2) << http_instant.ShortDebugString();
+  ExpectSame(http_instant, msgs.back(), "instant");
+}
+
+TEST_F(StreamingQuerierTest, TagsAndTagValuesEqualHttp) {
+  auto http_tags = FromHttp<tempopb::SearchTagsV2Response>(url() + "/api/v2/search/tags");
+  auto http_tags_v1 = FromHttp<tempopb::SearchTagsResponse>(url() + "/api/search/tags");
+  auto http_values = FromHttp<tempopb::SearchTagValuesV2Response>(
+      url() + "/api/v2/search/tag/resource.service.name/values");
+  auto http_values_v1 =
+      FromHttp<tempopb::SearchTagValuesResponse>(url() + "/api/search/tag/service.name/values");
+  auto http_filtered = FromHttp<tempopb::SearchTagValuesV2Response>(
+      url() + "/api/v2/search/tag/span.http.status_code/values?q=" +
+      th::UrlEncode("{ resource.service.name = \"frontend\" }"));
+  ASSERT_EQ(http_values.tag_values_size(), 2) << http_values.ShortDebugString();
+  ASSERT_EQ(http_filtered.tag_values_size(), 2) << http_filtered.ShortDebugString();
+  for (const auto& [name, target] : Targets()) {
+    SCOPED_TRACE(name);
+    auto stub = Stub(target);
+    tempopb::SearchTagsRequest treq;
+    auto [s1, tags] = ReadAll<tempopb::SearchTagsV2Response>(
+        [&](grpc::ClientContext* c) { return stub->SearchTagsV2(c, treq); });
+    ASSERT_TRUE(s1.ok()) << s1.error_message();
+    ASSERT_FALSE(tags.empty());
+    auto got_tags = tags.back();
+    EXPECT_EQ(got_tags.metrics().completed_jobs(), got_tags.metrics().total_jobs());
+    got_tags.clear_metrics();
+    ExpectSame(http_tags, got_tags, "tags v2");
+
+    auto [s2, tags_v1] = ReadAll<tempopb::SearchTagsResponse>(
+        [&](grpc::ClientContext* c) { return stub->SearchTags(c, treq); });
+    ASSERT_TRUE(s2.ok()) << s2.error_message();
+    ASSERT_FALSE(tags_v1.empty());
+    auto got_v1 = tags_v1.back();
+    got_v1.clear_metrics();
+    ExpectSame(http_tags_v1, got_v1, "tags v1");
+
+    tempopb::SearchTagValuesRequest vreq;
+    vreq.set_tag_name("resource.service.name");
+    auto [s3, values] = ReadAll<tempopb::SearchTagValuesV2Response>(
+        [&](grpc::ClientContext* c) { return stub->SearchTagValuesV2(c, vreq); });
+    ASSERT_TRUE(s3.ok()) << s3.error_message();
+    ASSERT_FALSE(values.empty());
+    auto got_values = values.back();
+    got_values.clear_metrics();
+    ExpectSame(http_values, got_values, "tag values v2");
+
+    vreq.set_tag_name("service.name");
+    auto [s4, values_v1] = ReadAll<tempopb::SearchTagValuesResponse>(
+        [&](grpc::ClientContext* c) { return stub->SearchTagValues(c, vreq); });
+    ASSERT_TRUE(s4.ok()) << s4.error_message();
+    ASSERT_FALSE(values_v1.empty());
+    auto got_values_v1 = values_v1.back();
+    got_values_v1.clear_metrics();
+    ExpectSame(http_values_v1, got_values_v1, "tag values v1");
+
+    vreq.set_tag_name("span.http.status_code");
+    vreq.set_query("{ resource.service.name = \"frontend\" }");
+    auto [s5, filtered] = ReadAll<tempopb::SearchTagValuesV2Response>(
+        [&](grpc::ClientContext* c) { return stub->SearchTagValuesV2(c, vreq); });
+    ASSERT_TRUE(s5.ok()) << s5.error_message();
+    ASSERT_FALSE(filtered.empty());
+    auto got_filtered = filtered.back();
+    got_filtered.clear_metrics();
+    ExpectSame(http_filtered, got_filtered, "filtered tag values");
+  }
+}
+
+TEST_F(StreamingQuerierTest, ErrorsAsGrpcCodes) {
+  const std::string bad = "{ span.foo = }";
+  auto http = th::HttpGet(url() + "/api/search?q=" + th::UrlEncode(bad),
+                          {std::string("X-Scope-OrgID: ") + kTenant});
+  ASSERT_EQ(http.status, 400);
+  std::string http_msg = http.body;
+  while (!http_msg.empty() && http_msg.back() == '\n') http_msg.pop_back();
+  for (const auto& [name, target] : Targets()) {
+    SCOPED_TRACE(name);
+    auto stub = Stub(target);
+    tempopb::SearchRequest req;
+    req.set_query(bad);
+    auto [status, msgs] = ReadAll<tempopb::SearchResponse>(
+        [&](grpc::ClientContext* c) { return stub->Search(c, req); });
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(status.error_message(), http_msg);
+
+    // A search query where a metrics query is expected.
+    tempopb::QueryRangeRequest mreq;
+    mreq.set_query("{ }");
+    mreq.set_start((now_ / 1'000'000'000ull - 600) * 1'000'000'000ull);
+    mreq.set_end(now_);
+    mreq.set_step(60'000'000'000ull);
+    auto [mstatus, mmsgs] = ReadAll<tempopb::QueryRangeResponse>(
+        [&](grpc::ClientContext* c) { return stub->MetricsQueryRange(c, mreq); });
+    EXPECT_EQ(mstatus.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << mstatus.error_message();
+
+    // Not a TraceQL attribute: 400 on HTTP, INVALID_ARGUMENT here.
+    const std::string bad_tag = "{";
+    auto http_tag = th::HttpGet(url() + "/api/v2/search/tag/" + th::UrlEncode(bad_tag) + "/values",
+                                {std::string("X-Scope-OrgID: ") + kTenant});
+    EXPECT_EQ(http_tag.status, 400) << http_tag.body;
+    tempopb::SearchTagValuesRequest vreq;
+    vreq.set_tag_name(bad_tag);
+    auto [vstatus, vmsgs] = ReadAll<tempopb::SearchTagValuesV2Response>(
+        [&](grpc::ClientContext* c) { return stub->SearchTagValuesV2(c, vreq); });
+    EXPECT_EQ(vstatus.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << vstatus.error_message();
+    EXPECT_EQ(vstatus.error_message() + "\n", http_tag.body);
+
+    // Multi-tenancy is on: no org id is refused as on HTTP (401).
+    tempopb::SearchRequest ok;
+    auto [nstatus, nmsgs] = ReadAll<tempopb::SearchResponse>(
+        [&](grpc::ClientContext* c) { return stub->Search(c, ok); }, /*with_tenant=*/false);
+    EXPECT_EQ(nstatus.error_code(), grpc::StatusCode::UNAUTHENTICATED) << nstatus.error_message();
+
+    // Another tenant sees nothing.
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-scope-orgid", "team-b");
+    auto reader = stub->Search(&ctx, ok);
+    tempopb::SearchResponse m, last;
+    while (reader->Read(&m)) last = m;
+    ASSERT_TRUE(reader->Finish().ok());
+    EXPECT_EQ(last.traces_size(), 0);
+  }
+}
+
+// Sends `parts` on a fresh TCP connection to the HTTP port, pausing between
+// them, and returns what comes back until the server closes or 5 s pass.
+std::string RawExchange(const std::string& hostport, const std::vector<std::string>& parts) {
+  size_t colon = hostport.rfind(':');
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1))));
+  ::inet_pton(AF_INET, hostport.substr(0, colon).c_str(), &addr.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return "";
+  }
+  if (parts.empty()) {
+    ::close(fd);
+    return "";
+  }
+  for (const auto& p : parts) {
+    ::send(fd, p.data(), p.size(), MSG_NOSIGNAL);
+    std::this_thread::sleep_for(50ms);
+  }
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.find("\r\n\r\n") != std::string::npos) break;
+  }
+  ::close(fd);
+  return out;
+}
+
+TEST_F(StreamingQuerierTest, Http11StillServedOnThePort) {
+  // After gRPC connections came and went on the same port.
+  auto stub = Stub(http_target());
+  tempopb::SearchTagsRequest treq;
+  auto [status, tags] = ReadAll<tempopb::SearchTagsV2Response>(
+      [&](grpc::ClientContext* c) { return stub->SearchTagsV2(c, treq); });
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  auto r = th::HttpGet(url() + "/api/echo");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "echo");
+  r = th::HttpGet(url() + "/api/search/tags", {std::string("X-Scope-OrgID: ") + kTenant});
+  EXPECT_EQ(r.status, 200);
+  // "P" alone could be the start of "PRI * HTTP/2.0": the server waits for
+  // more, then serves HTTP/1.1 once "POST" rules the preface out.
+  std::string resp = RawExchange(
+      http_target(), {"P", "OST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"});
+  EXPECT_EQ(resp.substr(0, 12), "HTTP/1.1 405") << resp;
+  resp = RawExchange(http_target(), {"GET /api/echo HTTP/1.1\r\nHost: x\r\n\r\n"});
+  EXPECT_EQ(resp.substr(0, 12), "HTTP/1.1 200") << resp;
+  // A connection that closes before sending anything does no harm.
+  resp = RawExchange(http_target(), {});
+  EXPECT_EQ(th::HttpGet(url() + "/api/echo").status, 200);
+}
+
+// Node's @grpc/grpc-js + @grpc/proto-loader on our .proto: the same answers
+// through an independent HTTP/2 and protobuf implementation.
+TEST_F(StreamingQuerierTest, NodeGrpcJsClient) {
+  const std::string tools = th::ToolsDir();
+  std::error_code ec;
+  for (const char* pkg : {"@grpc/grpc-js", "@grpc/proto-loader"}) {
+    if (!std::filesystem::exists(tools + "/node_modules/" + pkg, ec)) {
+      GTEST_SKIP() << pkg << " not installed in " << tools << " (run scripts/bootstrap)";
+    }
+  }
+  auto http = FromHttp<tempopb::SearchResponse>(
+      url() + "/api/search?q=" + th::UrlEncode("{ resource.service.name = \"frontend\" }"));
+  std::vector<std::string> want_ids;
+  for (const auto& t : http.traces()) want_ids.push_back(t.trace_id());
+  std::sort(want_ids.begin(), want_ids.end());
+  auto bad = th::HttpGet(url() + "/api/search?q=" + th::UrlEncode("{ span.foo = }"),
+                         {std::string("X-Scope-OrgID: ") + kTenant});
+  std::string bad_msg = bad.body;
+  while (!bad_msg.empty() && bad_msg.back() == '\n') bad_msg.pop_back();
+
+  for (const auto& [name, target] : Targets()) {
+    SCOPED_TRACE(name);
+    auto proc = th::Process::Start(
+        {"node", th::SourceDir() + "/tests/traces/tempo_stream_client.js", target, kTenant},
+        {{"NODE_PATH", tools + "/node_modules"}});
+    ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+    std::optional<int> st = (*proc)->Wait(90s);
+    std::string out = (*proc)->Output();
+    ASSERT_TRUE(st && WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << out;
+    size_t p = out.find("{\"search\"");
+    ASSERT_NE(p, std::string::npos) << out;
+    std::string line = out.substr(p, out.find('\n', p) - p);
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    ASSERT_EQ(parser.parse(line).get(doc), simdjson::SUCCESS) << line;
+    EXPECT_EQ(int64_t(doc["search"]["code"]), 0) << line;
+    EXPECT_GE(int64_t(doc["search"]["messages"]), 2) << line;
+    std::vector<std::string> ids;
+    for (auto id : doc["search"]["traceIds"].get_array()) ids.emplace_back(std::string_view(id));
+    EXPECT_EQ(ids, want_ids) << line;
+    EXPECT_EQ(int64_t(doc["search"]["completedJobs"]), int64_t(doc["search"]["totalJobs"]));
+    EXPECT_EQ(int64_t(doc["metrics"]["code"]), 0) << line;
+    EXPECT_EQ(doc["metrics"]["series"].get_array().size(), 2u) << line;
+    EXPECT_EQ(double(doc["metrics"]["total"]), 6.0) << line;
+    EXPECT_EQ(int64_t(doc["tags"]["code"]), 0) << line;
+    std::vector<std::string> values;
+    for (auto v : doc["values"]["values"].get_array()) values.emplace_back(std::string_view(v));
+    EXPECT_EQ(values, (std::vector<std::string>{"cart", "frontend"})) << line;
+    EXPECT_EQ(int64_t(doc["bad"]["code"]), 3) << line;  // INVALID_ARGUMENT
+    EXPECT_EQ(std::string_view(doc["bad"]["message"]), bad_msg) << line;
+  }
+}
+
+}  // namespace
+}  // namespace sightline::traces

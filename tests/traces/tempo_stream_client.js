@@ -1,0 +1,79 @@
+// A second client for Tempo's streaming querier: Node's @grpc/grpc-js with
+// @grpc/proto-loader reading our proto/tempo/tempo.proto. Calls Search,
+// MetricsQueryRange, SearchTagsV2 and SearchTagValuesV2 on the target in
+// argv[2] ("host:port", plaintext) as tenant argv[3], and a Search with a bad
+// query; prints one JSON line with what came back (message counts, the final
+// answers' key facts, the bad query's status code). Run by
+// streaming_querier_test.cc with NODE_PATH at the npm test peers.
+'use strict';
+
+const path = require('path');
+const grpc = require('@grpc/grpc-js');
+const protoLoader = require('@grpc/proto-loader');
+
+const target = process.argv[2];
+const tenant = process.argv[3];
+const protoDir = path.join(__dirname, '..', '..', 'proto');
+const def = protoLoader.loadSync('tempo/tempo.proto', {
+  includeDirs: [protoDir],
+  longs: String,
+  defaults: true,
+});
+const tempopb = grpc.loadPackageDefinition(def).tempopb;
+const client = new tempopb.StreamingQuerier(target, grpc.credentials.createInsecure());
+
+function call(method, req) {
+  return new Promise((resolve) => {
+    const md = new grpc.Metadata();
+    md.set('x-scope-orgid', tenant);
+    const msgs = [];
+    const stream = client[method](req, md, { deadline: Date.now() + 30000 });
+    stream.on('data', (m) => msgs.push(m));
+    stream.on('error', (e) => resolve({ msgs, code: e.code, message: e.details }));
+    stream.on('end', () => resolve({ msgs, code: 0 }));
+  });
+}
+
+async function main() {
+  const out = {};
+  const s = await call('Search', { query: '{ resource.service.name = "frontend" }', limit: 20 });
+  const last = s.msgs[s.msgs.length - 1] || { traces: [], metrics: {} };
+  out.search = {
+    code: s.code,
+    messages: s.msgs.length,
+    traceIds: last.traces.map((t) => t.traceId || t.traceID).sort(),
+    completedJobs: last.metrics.completedJobs,
+    totalJobs: last.metrics.totalJobs,
+  };
+  const nowNs = BigInt(Date.now()) * 1000000n;
+  const m = await call('MetricsQueryRange', {
+    query: '{ } | count_over_time() by (resource.service.name)',
+    start: (nowNs - 3600n * 1000000000n).toString(),
+    end: (nowNs + 60n * 1000000000n).toString(),
+    step: (60n * 1000000000n).toString(),
+  });
+  const mlast = m.msgs[m.msgs.length - 1] || { series: [] };
+  let total = 0;
+  for (const ser of mlast.series) for (const p of ser.samples) total += p.value;
+  out.metrics = {
+    code: m.code,
+    messages: m.msgs.length,
+    series: mlast.series.map((x) => x.promLabels).sort(),
+    total,
+  };
+  const t = await call('SearchTagsV2', {});
+  const tlast = t.msgs[t.msgs.length - 1] || { scopes: [] };
+  out.tags = { code: t.code, scopes: tlast.scopes.map((x) => x.name).sort() };
+  const v = await call('SearchTagValuesV2', { tagName: 'resource.service.name' });
+  const vlast = v.msgs[v.msgs.length - 1] || { tagValues: [] };
+  out.values = { code: v.code, values: vlast.tagValues.map((x) => x.value).sort() };
+  const bad = await call('Search', { query: '{ span.foo = }' });
+  out.bad = { code: bad.code, message: bad.message };
+  process.stdout.write(JSON.stringify(out) + '\n');
+  client.close();
+}
+
+main().catch((e) => {
+  process.stderr.write(String(e && e.stack ? e.stack : e) + '\n');
+  process.exit(1);
+});
