@@ -271,6 +271,14 @@ struct Parser {
     return true;
   }
 
+  // Reads one length-delimited KeyValue at `w` and appends it to `out`.
+  bool AppendKV(Wire& w, std::vector<KeyValue>* out, int depth) {
+    std::string_view kv;
+    if (!w.Len(&kv)) return false;
+    out->emplace_back();
+    return KV(kv, &out->back(), depth);
+  }
+
   // Appends the KeyValues of `field` of message `b` (other fields ignored).
   bool Attrs(std::string_view b, uint32_t field, std::vector<KeyValue>* out, int depth) {
     if (depth > kMaxDepth) return false;
@@ -280,10 +288,7 @@ struct Parser {
       int wt;
       if (!w.Tag(&f, &wt)) return false;
       if (f == field && wt == kLen) {
-        std::string_view kv;
-        if (!w.Len(&kv)) return false;
-        out->emplace_back();
-        if (!KV(kv, &out->back(), depth)) return false;
+        if (!AppendKV(w, out, depth)) return false;
       } else if (!w.Skip(wt)) {
         return false;
       }
@@ -300,10 +305,7 @@ struct Parser {
       int wt;
       if (!w.Tag(&f, &wt)) return false;
       if (f == 1 && wt == kLen) {
-        std::string_view kv;
-        if (!w.Len(&kv)) return false;
-        r->attributes.emplace_back();
-        if (!KV(kv, &r->attributes.back(), 0)) return false;
+        if (!AppendKV(w, &r->attributes, 0)) return false;
       } else if (f == 2 && wt == kVarint) {
         if (!U32(w, &r->dropped_attributes_count)) return false;
       } else if (f == 3) {
@@ -327,10 +329,7 @@ struct Parser {
       } else if (f == 2 && wt == kLen) {
         if (!Str(w, &s->version)) return false;
       } else if (f == 3 && wt == kLen) {
-        std::string_view kv;
-        if (!w.Len(&kv)) return false;
-        s->attributes.emplace_back();
-        if (!KV(kv, &s->attributes.back(), 0)) return false;
+        if (!AppendKV(w, &s->attributes, 0)) return false;
       } else if (f == 4 && wt == kVarint) {
         if (!U32(w, &s->dropped_attributes_count)) return false;
       } else if (!w.Skip(wt)) {
@@ -351,10 +350,7 @@ struct Parser {
       } else if (f == 2 && wt == kLen) {
         if (!Str(w, &e->name)) return false;
       } else if (f == 3 && wt == kLen) {
-        std::string_view kv;
-        if (!w.Len(&kv)) return false;
-        e->attributes.emplace_back();
-        if (!KV(kv, &e->attributes.back(), 0)) return false;
+        if (!AppendKV(w, &e->attributes, 0)) return false;
       } else if (f == 4 && wt == kVarint) {
         if (!U32(w, &e->dropped_attributes_count)) return false;
       } else if (!w.Skip(wt)) {
@@ -377,10 +373,7 @@ struct Parser {
       } else if (f == 3 && wt == kLen) {
         if (!Str(w, &l->trace_state)) return false;
       } else if (f == 4 && wt == kLen) {
-        std::string_view kv;
-        if (!w.Len(&kv)) return false;
-        l->attributes.emplace_back();
-        if (!KV(kv, &l->attributes.back(), 0)) return false;
+        if (!AppendKV(w, &l->attributes, 0)) return false;
       } else if (f == 5 && wt == kVarint) {
         if (!U32(w, &l->dropped_attributes_count)) return false;
       } else if (f == 6 && wt == kFixed32) {
@@ -412,10 +405,7 @@ struct Parser {
         case 8: if (wt != kFixed64) goto unknown; ok = w.Fixed64(&s->end_unix_nano); break;
         case 9: {
           if (wt != kLen) goto unknown;
-          std::string_view kv;
-          if (!w.Len(&kv)) return false;
-          s->attributes.emplace_back();
-          ok = KV(kv, &s->attributes.back(), 0);
+          ok = AppendKV(w, &s->attributes, 0);
           break;
         }
         case 10: if (wt != kVarint) goto unknown; ok = U32(w, &s->dropped_attributes_count); break;
