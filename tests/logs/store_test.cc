@@ -218,6 +218,42 @@ TEST(Store, OutOfOrderWindowAndStreamLimit) {
   EXPECT_EQ(r.rejections[1].reason, "stream_limit");
 }
 
+// A retried push stores nothing twice: entries identical (timestamp and
+// line) to one in the head are dropped as Loki does, in-order and
+// out-of-order streams alike; same timestamp with another line is kept.
+TEST(Store, RetriedPushIsNotStoredTwice) {
+  testing::TempDir dir;
+  auto s = LogStore::Open(Opts(dir.path()));
+  ASSERT_TRUE(s.ok());
+  const int64_t t0 = Now();
+  auto batch = [&] {
+    std::vector<PushStream> in;
+    in.push_back(Stream(Labels::FromStrings({"app", "a"}), {{t0, "one"}, {t0 + 1, "two"}}));
+    in.push_back(Stream(Labels::FromStrings({"app", "b"}),
+                        {{t0 + 5, "late-first"}, {t0 + 2, "ooo"}, {t0 + 2, "ooo"}}));
+    return in;
+  };
+  auto in1 = batch();
+  AppendResult r1;
+  ASSERT_TRUE((*s)->Append("t", in1, &r1).ok());
+  EXPECT_EQ(r1.accepted_entries, 4);  // the in-request duplicate dropped
+  EXPECT_TRUE(r1.rejections.empty());
+  auto in2 = batch();
+  AppendResult r2;
+  ASSERT_TRUE((*s)->Append("t", in2, &r2).ok());
+  EXPECT_EQ(r2.accepted_entries, 0);
+  EXPECT_TRUE(r2.rejections.empty());
+  std::vector<PushStream> in3;
+  in3.push_back(Stream(Labels::FromStrings({"app", "a"}), {{t0 + 1, "two, again"}}));
+  AppendResult r3;
+  ASSERT_TRUE((*s)->Append("t", in3, &r3).ok());
+  EXPECT_EQ(r3.accepted_entries, 1);
+  auto q = (*s)->Querier("t");
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(ReadAll(**q, {Eq("app", "a")}, t0, t0 + 10).size(), 3u);
+  EXPECT_EQ(ReadAll(**q, {Eq("app", "b")}, t0, t0 + 10).size(), 2u);
+}
+
 TEST(Store, CutShipAndReadFromObjectStore) {
   testing::TempDir dir;
   io::MemoryObjectStore mem;

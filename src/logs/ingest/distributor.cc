@@ -81,6 +81,12 @@ Status Distributor::Push(std::string_view tenant, std::vector<PushStream> stream
       for (auto& r : ar.rejections) outcome->rejections.push_back(std::move(r));
     }
   }
+  // Over the stream limit Loki answers 429 (retry later), not 400: the
+  // stream may fit once others go idle. What the push kept is not stored
+  // twice by the retry (the store drops entries identical to one it holds).
+  for (const auto& r : outcome->rejections) {
+    if (r.reason == "stream_limit") outcome->rate_limited = true;
+  }
   for (const auto& r : outcome->rejections) {
     metrics_->discarded_samples.WithLabels({r.reason, t}).Inc(static_cast<double>(r.entries));
     metrics_->discarded_bytes.WithLabels({r.reason, t}).Inc(static_cast<double>(r.bytes));

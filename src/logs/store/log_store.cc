@@ -66,7 +66,33 @@ struct HeadStream {
   std::vector<Entry> entries;
   int64_t newest = INT64_MIN;
   int64_t oldest = INT64_MAX;
+  bool in_order = true;  // entries appended with non-decreasing timestamps
 };
+
+// Whether the head stream already holds an entry with e's timestamp and
+// line. Loki drops such an entry silently, so a client that retries a push
+// (after a 429 or 5xx that kept part of it) does not store it twice. In-order
+// streams are binary-searched; out-of-order ones scan their newest
+// kDedupScan entries (retries resend recent entries).
+constexpr size_t kDedupScan = 4096;
+bool HeadHasEntry(const HeadStream& s, const Entry& e) {
+  if (s.entries.empty() || e.timestamp_ns > s.newest || e.timestamp_ns < s.oldest) return false;
+  if (s.in_order) {
+    auto it = std::lower_bound(
+        s.entries.begin(), s.entries.end(), e.timestamp_ns,
+        [](const Entry& a, int64_t t) { return a.timestamp_ns < t; });
+    for (; it != s.entries.end() && it->timestamp_ns == e.timestamp_ns; ++it) {
+      if (it->line == e.line) return true;
+    }
+    return false;
+  }
+  const size_t n = std::min(s.entries.size(), kDedupScan);
+  for (size_t i = s.entries.size() - n; i < s.entries.size(); ++i) {
+    const Entry& a = s.entries[i];
+    if (a.timestamp_ns == e.timestamp_ns && a.line == e.line) return true;
+  }
+  return false;
+}
 
 struct Head {
   std::unordered_map<uint64_t, std::vector<std::unique_ptr<HeadStream>>> by_hash;
@@ -91,6 +117,9 @@ struct Head {
     return p;
   }
   void Add(HeadStream* s, Entry e) {
+    if (!s->entries.empty() && e.timestamp_ns < s->entries.back().timestamp_ns) {
+      s->in_order = false;
+    }
     s->newest = std::max(s->newest, e.timestamp_ns);
     s->oldest = std::min(s->oldest, e.timestamp_ns);
     bytes += EntrySize(e);
@@ -446,6 +475,11 @@ class TenantStore {
             ++behind.entries;
             behind.bytes += EntrySize(e);
             continue;
+          }
+          if (HeadHasEntry(*hs, e) ||
+              (!keep.entries.empty() && keep.entries.back().timestamp_ns == e.timestamp_ns &&
+               keep.entries.back().line == e.line)) {
+            continue;  // a duplicate: accepted, stored once
           }
           newest = std::max(newest, e.timestamp_ns);
           keep.entries.push_back(std::move(e));
