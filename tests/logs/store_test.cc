@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <random>
+#include <set>
 
 #include "base/compression.h"
 #include "harness/harness.h"
@@ -30,6 +31,10 @@ int64_t Now() {
 
 Matcher Eq(const std::string& n, const std::string& v) {
   return *Matcher::Make(promql::MatchType::kEqual, n, v);
+}
+
+Matcher Re(const std::string& n, const std::string& v) {
+  return *Matcher::Make(promql::MatchType::kRegexp, n, v);
 }
 
 PushStream Stream(Labels l, std::vector<std::pair<int64_t, std::string>> entries) {
@@ -629,6 +634,46 @@ TEST(Store, LineTraceIdHintUsesTheIndexWithoutChangingTheAnswer) {
   auto up = Select(**q, p);
   ASSERT_EQ(up.size(), 1u);
   EXPECT_EQ(up[0].first, t0 + 300);
+}
+
+// `| trace_id="<id>"` (label_trace_id): the id may come from structured
+// metadata, a JSON/logfmt field of the line or the stream's own labels;
+// the hint narrows the chunks and keeps every one of those entries.
+TEST(Store, LabelTraceIdHintKeepsEverySource) {
+  testing::TempDir dir;
+  auto o = Opts(dir.path());
+  o.block.chunk_block_bytes = 256;
+  auto s = LogStore::Open(o);
+  ASSERT_TRUE(s.ok());
+  const int64_t t0 = Now();
+  const std::string id = "0af7651916cd43dd8448eb211c80319c";
+  std::vector<PushStream> in;
+  in.push_back(Stream(Labels::FromStrings({"app", "a"}), {}));
+  for (int i = 0; i < 300; ++i) {
+    Entry e{t0 + i, "filler line " + std::to_string(i) + " with some padding text", {}};
+    if (i == 40) e.structured_metadata = Labels::FromStrings({"trace_id", id});
+    if (i == 150) e.line = R"({"msg":"x","trace":{"id":")" + id + R"("}})";
+    in[0].entries.push_back(std::move(e));
+  }
+  in.push_back(Stream(Labels::FromStrings({"app", "b", "trace_id", id}),
+                      {{t0 + 7, "no id in this line"}}));
+  AppendResult r;
+  ASSERT_TRUE((*s)->Append("t", in, &r).ok());
+  ASSERT_TRUE((*s)->CutAll().ok());
+  auto q = (*s)->Querier("t");
+  ASSERT_TRUE(q.ok());
+  SelectLogsParams p;
+  p.matchers = {Re("app", "a|b")};
+  p.start_ns = t0;
+  p.end_ns = t0 + 1000;
+  p.label_trace_id = id;
+  auto got = Select(**q, p);
+  EXPECT_LT(got.size(), 100u);  // narrowed
+  std::set<int64_t> ts;
+  for (const auto& e : got) ts.insert(e.first);
+  EXPECT_EQ(ts.count(t0 + 40), 1u);   // structured metadata
+  EXPECT_EQ(ts.count(t0 + 150), 1u);  // in the line (a parser finds it)
+  EXPECT_EQ(ts.count(t0 + 7), 1u);    // the stream's label
 }
 
 // Per-tenant max_streams_per_tenant / out_of_order_window (tenant_limits),

@@ -39,6 +39,14 @@ class Stage {
   // For line filters: a matcher every passing line satisfies (pushdown of
   // or-chains and regexes the store can run per chunk block).
   virtual std::shared_ptr<const LineFilterHint> RequiredMatcher() const { return nullptr; }
+  // For label filters: the value label `name` must equal for an entry to
+  // pass (`| name="v"`, alone or and-ed), if there is one.
+  virtual std::optional<std::string> RequiredLabelValue(std::string_view) const {
+    return std::nullopt;
+  }
+  // line_format and label_format: label values after them may be made up
+  // rather than found in the line, structured metadata or stream labels.
+  virtual bool Synthesizes() const { return false; }
 };
 
 using StagePtr = std::unique_ptr<const Stage>;

@@ -110,6 +110,21 @@ void CollectLiterals(const LogSelectorExpr& sel, SelectLogsParams* sp) {
       break;
     }
   }
+  // `| trace_id="<32 hex digits>"` before any line_format/label_format: the
+  // value came from structured metadata, the stream's labels or a parser
+  // reading the line, all of which the store's trace index (or its stream
+  // check) covers.
+  for (const auto& s : sel.stages) {
+    if (s->Synthesizes()) break;
+    auto v = s->RequiredLabelValue("trace_id");
+    if (!v) continue;
+    if (v->size() == 32 && std::all_of(v->begin(), v->end(), [](char c) {
+          return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        })) {
+      sp->label_trace_id = *v;
+    }
+    break;
+  }
 }
 
 // ------------------------------------------------------------- values --

@@ -748,6 +748,10 @@ class StringLabelFilter final : public LabelFilter {
     return m_.Matches(v.value_or(""));
   }
   std::string String() const override { return m_.ToString(); }
+  std::optional<std::string> RequiredValue(std::string_view name) const override {
+    if (m_.type() != promql::MatchType::kEqual || m_.name() != name) return std::nullopt;
+    return m_.value();
+  }
 
  private:
   Matcher m_;
@@ -825,6 +829,11 @@ class BinaryLabelFilter final : public LabelFilter {
   std::string String() const override {
     return l_->String() + (and_ ? sep_ : " or ") + r_->String();
   }
+  std::optional<std::string> RequiredValue(std::string_view name) const override {
+    if (!and_) return std::nullopt;
+    if (auto v = l_->RequiredValue(name)) return v;
+    return r_->RequiredValue(name);
+  }
 
  private:
   bool and_;
@@ -836,6 +845,9 @@ class ParenLabelFilter final : public LabelFilter {
  public:
   explicit ParenLabelFilter(LabelFilterPtr in) : in_(std::move(in)) {}
   bool Process(LabelsState* lbs) const override { return in_->Process(lbs); }
+  std::optional<std::string> RequiredValue(std::string_view name) const override {
+    return in_->RequiredValue(name);
+  }
   std::string String() const override { return "( " + in_->String() + " )"; }
 
  private:
@@ -847,6 +859,9 @@ class LabelFilterStage final : public Stage {
   explicit LabelFilterStage(LabelFilterPtr f) : f_(std::move(f)) {}
   bool Process(int64_t, std::string*, LabelsState* lbs) const override { return f_->Process(lbs); }
   std::string String() const override { return "| " + f_->String(); }
+  std::optional<std::string> RequiredLabelValue(std::string_view name) const override {
+    return f_->RequiredValue(name);
+  }
 
  private:
   LabelFilterPtr f_;
@@ -858,6 +873,7 @@ class LineFormatStage final : public Stage {
  public:
   LineFormatStage(std::string src, std::shared_ptr<const Template> t)
       : src_(std::move(src)), t_(std::move(t)) {}
+  bool Synthesizes() const override { return true; }
   bool Process(int64_t ts, std::string* line, LabelsState* lbs) const override {
     std::string out;
     Status s = t_->Execute(*lbs, *line, ts, &out);
@@ -883,6 +899,7 @@ class LabelFormatStage final : public Stage {
     std::shared_ptr<const Template> t;
   };
   explicit LabelFormatStage(std::vector<Item> items) : items_(std::move(items)) {}
+  bool Synthesizes() const override { return true; }
   bool Process(int64_t ts, std::string* line, LabelsState* lbs) const override {
     // All templates see the labels as they were before this stage.
     std::vector<std::pair<std::string, std::optional<std::string>>> sets;

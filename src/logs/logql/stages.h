@@ -45,6 +45,8 @@ class LabelFilter {
   virtual ~LabelFilter() = default;
   virtual bool Process(LabelsState* lbs) const = 0;
   virtual std::string String() const = 0;
+  // See Stage::RequiredLabelValue.
+  virtual std::optional<std::string> RequiredValue(std::string_view) const { return std::nullopt; }
 };
 using LabelFilterPtr = std::unique_ptr<const LabelFilter>;
 

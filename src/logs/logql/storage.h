@@ -86,6 +86,12 @@ struct SelectLogsParams {
   // id>"`): blocks whose trace index covers line hex runs are narrowed to
   // the chunks that mention it.
   std::optional<std::string> line_trace_id;
+  // Every returned entry has the label trace_id equal to this 32-hex-digit
+  // id (`| trace_id="<id>"`), its value taken from structured metadata, a
+  // parser over the line (so the id is in the line) or the stream's labels:
+  // narrowed like line_trace_id, except that streams carrying a trace_id
+  // label keep all their chunks.
+  std::optional<std::string> label_trace_id;
   size_t limit = 0;                        // 0: no limit
 };
 

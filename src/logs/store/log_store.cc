@@ -855,6 +855,12 @@ class TenantQuerier final : public LogQuerier {
     TraceId want_line{};
     bool by_line_trace = !by_trace && p.line_trace_id.has_value() &&
                          p.line_trace_id->size() == 32 && ParseTraceId(*p.line_trace_id, &want_line);
+    // `| trace_id="<id>"`: the same narrowing, but a stream whose labels
+    // carry trace_id is not in the index and keeps every chunk.
+    const bool by_label_trace = !by_trace && !by_line_trace && p.label_trace_id.has_value() &&
+                                p.label_trace_id->size() == 32 &&
+                                ParseTraceId(*p.label_trace_id, &want_line);
+    if (by_label_trace) by_line_trace = true;
     std::vector<std::vector<uint32_t>> chunks_of;
     for (const auto& b : snap.blocks) {
       const auto& streams = b->index().streams;
@@ -873,6 +879,14 @@ class TenantQuerier final : public LogQuerier {
         for (const auto* rs : {refs, longs}) {
           if (rs == nullptr) continue;
           for (const auto& r : *rs) chunks_of[r.stream].push_back(r.chunk);
+        }
+        if (by_label_trace) {
+          for (uint32_t s = 0; s < streams.size(); ++s) {
+            if (!streams[s].labels.Get("trace_id").empty()) {
+              chunks_of[s].clear();
+              for (uint32_t c = 0; c < streams[s].chunks.size(); ++c) chunks_of[s].push_back(c);
+            }
+          }
         }
         for (auto& c : chunks_of) {
           std::sort(c.begin(), c.end());

@@ -87,6 +87,25 @@ TEST_F(LogQueryTest, FiltersStatsAndPushdown) {
   EXPECT_EQ(s.entries[0].structured_metadata.Get("trace_id"), "t0");
 }
 
+// `| trace_id="<id>"` reaches the store as a trace-index hint unless a
+// line_format/label_format before it could have made the value up, or it
+// is only one side of an `or`.
+TEST_F(LogQueryTest, TraceIdLabelFilterPushdown) {
+  const std::string id = "0af7651916cd43dd8448eb211c80319c";
+  auto hint = [&](const std::string& q) {
+    auto r = Run(q, Direction::kForward);
+    EXPECT_TRUE(r.ok()) << q << ": " << r.status().message();
+    return q_.seen_label_trace_ids().empty() ? std::string("<none>")
+                                             : q_.seen_label_trace_ids().back();
+  };
+  EXPECT_EQ(hint(R"({app="api"} | trace_id=")" + id + "\""), id);
+  EXPECT_EQ(hint(R"({app="api"} | json | level="error", trace_id=")" + id + "\""), id);
+  EXPECT_EQ(hint(R"({app="api"} | label_format trace_id=level | trace_id=")" + id + "\""), "");
+  EXPECT_EQ(hint(R"({app="api"} | line_format "{{.x}}" | logfmt | trace_id=")" + id + "\""), "");
+  EXPECT_EQ(hint(R"({app="api"} | trace_id=")" + id + R"(" or level="x")"), "");
+  EXPECT_EQ(hint(R"({app="api"} | trace_id="t0")"), "");  // not a 32-hex id
+}
+
 TEST_F(LogQueryTest, CategorizeLabels) {
   auto r = Run(R"({app="api"} | logfmt)", Direction::kForward, 100, 0, /*categorize=*/true);
   ASSERT_TRUE(r.ok()) << r.status().message();

@@ -66,6 +66,7 @@ std::vector<const MemoryLogQuerier::Stream*> MemoryLogQuerier::Match(
 Result<std::vector<std::unique_ptr<StreamIterator>>> MemoryLogQuerier::SelectLogs(
     const SelectLogsParams& p) {
   hints_.push_back(p.line_contains);
+  label_trace_ids_.push_back(p.label_trace_id.value_or(""));
   std::vector<std::unique_ptr<StreamIterator>> out;
   for (const Stream* s : Match(p.matchers, p.start_ns, p.end_ns)) {
     std::vector<Entry> es;

@@ -19,6 +19,8 @@ class MemoryLogQuerier : public LogQuerier {
   size_t num_streams() const { return streams_.size(); }
   // How many SelectLogs calls asked for which literal hints (pushdown tests).
   const std::vector<std::vector<std::string>>& seen_hints() const { return hints_; }
+  // The label_trace_id hint of each SelectLogs call ("" when unset).
+  const std::vector<std::string>& seen_label_trace_ids() const { return label_trace_ids_; }
 
   Result<std::vector<std::unique_ptr<StreamIterator>>> SelectLogs(
       const SelectLogsParams& params) override;
@@ -40,6 +42,7 @@ class MemoryLogQuerier : public LogQuerier {
                                    int64_t end_ns);
   std::map<Labels, Stream> streams_;
   std::vector<std::vector<std::string>> hints_;
+  std::vector<std::string> label_trace_ids_;
 };
 
 }  // namespace sightline::logs::logql::testing
