@@ -64,7 +64,9 @@ class GrpcServer {
   // connection, e.g. one the HTTP server recognized by its HTTP/2 preface
   // (HttpServerOptions::on_h2c_connection). Takes ownership of `fd`: it is
   // closed here when the server is not running (before Start, after Stop).
-  // The bytes the peer sent must still be unread. Any thread.
+  // The bytes the peer sent must still be unread. Any thread; waits while
+  // Stop() drains (both hold one lock), so stop the HTTP server that calls
+  // it first, as the app does, or an I/O thread blocks for up to the drain.
   void AdoptConnection(int fd);
 
   // Marks health NOT_SERVING, stops accepting calls, lets calls in progress

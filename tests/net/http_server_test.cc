@@ -3,7 +3,14 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <vector>
 #include <chrono>
 #include <future>
 #include <string>
@@ -616,6 +623,120 @@ TEST_F(HttpServerTest, ManyConcurrentClients) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 160);
+}
+
+
+// The HTTP/2 hand-over (on_h2c_connection): a connection that opens with the
+// client preface is given to the callback with every byte still unread, even
+// when the preface arrives in pieces; anything else stays HTTP/1.1.
+class H2cHandOverTest : public HttpServerTest {
+ protected:
+  void StartWithHook() {
+    HttpServerOptions o;
+    o.on_h2c_connection = [this](int fd) {
+      std::lock_guard lock(mu_);
+      handed_.push_back(fd);
+      cv_.notify_all();
+    };
+    Start(o);
+  }
+  void TearDown() override {
+    HttpServerTest::TearDown();
+    for (int fd : handed_) ::close(fd);
+  }
+  // The fd handed over, or -1 after `timeout`.
+  int WaitHandedOver(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return !handed_.empty(); });
+    return handed_.empty() ? -1 : handed_.front();
+  }
+  // Reads exactly `n` bytes from a (non-blocking) fd within 5 s.
+  static std::string ReadN(int fd, size_t n) {
+    std::string out;
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+      char buf[256];
+      ssize_t got = ::recv(fd, buf, std::min(sizeof buf, n - out.size()), MSG_DONTWAIT);
+      if (got > 0) {
+        out.append(buf, static_cast<size_t>(got));
+      } else if (got == 0) {
+        break;
+      } else {
+        std::this_thread::sleep_for(5ms);
+      }
+    }
+    return out;
+  }
+
+  static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<int> handed_;
+};
+
+TEST_F(H2cHandOverTest, PrefaceInPiecesIsHandedOverUnread) {
+  StartWithHook();
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+  const std::string settings("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);  // empty SETTINGS
+  ASSERT_TRUE(c->Send(kPreface.substr(0, 3)));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(WaitHandedOver(0ms), -1) << "handed over on a partial preface";
+  ASSERT_TRUE(c->Send(kPreface.substr(3, 10)));
+  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(c->Send(std::string(kPreface.substr(13)) + settings));
+  int fd = WaitHandedOver(5s);
+  ASSERT_GE(fd, 0) << "preface not handed over";
+  EXPECT_EQ(ReadN(fd, kPreface.size() + settings.size()), std::string(kPreface) + settings);
+  // The server no longer reads or answers that connection: what we write
+  // now arrives on the handed-over fd.
+  ASSERT_TRUE(c->Send("after"));
+  EXPECT_EQ(ReadN(fd, 5), "after");
+  ExpectStillServing();
+}
+
+TEST_F(H2cHandOverTest, Http11RequestsStayHttp11WithTheHookSet) {
+  StartWithHook();
+  // A method that starts like the preface, sent a byte at a time first.
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+  std::string req = BuildRequest("POST", "/echo", "", "ping");
+  ASSERT_TRUE(c->Send(req.substr(0, 1)));
+  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(c->Send(req.substr(1)));
+  auto r = c->Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "ping");
+  // "PRI " then something that is not the preface: an ordinary (unknown) request.
+  r = Roundtrip(BuildRequest("PRI", "/hello"));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 405);
+  ExpectStillServing();
+  EXPECT_EQ(WaitHandedOver(100ms), -1);
+}
+
+TEST_F(H2cHandOverTest, WithoutTheHookThePrefaceIsNotHttp11) {
+  Start();
+  auto r = Roundtrip(std::string(kPreface));
+  if (r.has_value()) {
+    EXPECT_GE(r->status, 400);
+  }
+  ExpectStillServing();
+}
+
+TEST_F(H2cHandOverTest, SilentConnectionIsClosedAfterTheHeaderTimeout) {
+  HttpServerOptions o;
+  o.read_header_timeout = 200ms;
+  o.on_h2c_connection = [this](int fd) {
+    std::lock_guard lock(mu_);
+    handed_.push_back(fd);
+  };
+  Start(o);
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(c->WaitClosed(5s));
+  EXPECT_EQ(WaitHandedOver(0ms), -1);
 }
 
 }  // namespace
