@@ -102,6 +102,15 @@ bool BatchWriter::Append(uint64_t* ref, const Labels& labels, int64_t t_ms, doub
   const Status& s = r.status();
   switch (s.code()) {
     case StatusCode::kInvalidArgument:
+      if (std::optional<limits::LimitReason> lim = limits::LastRejection(*app_)) {
+        // The limit's message names the series and the limit already.
+        if (!series_limit_) {
+          series_limit_ = *lim;
+          series_limit_message_ = s.message();
+        }
+        RecordRejection(limits::ReasonLabel(*lim), 1, s.message());
+        return true;
+      }
       RecordRejection(ReasonForStoreError(s), 1, s.message() + " for series " + labels.ToString());
       return true;
     case StatusCode::kResourceExhausted:
@@ -192,7 +201,7 @@ Status BatchWriter::Finish() {
     if (limited_) {
       result = ResourceExhaustedError(limit_message_);
     } else if (samples_rejected_ > 0) {
-      result = InvalidArgumentError(first_error_);
+      result = InvalidArgumentError(series_limit_ ? series_limit_message_ : first_error_);
     }
   }
 

@@ -14,7 +14,9 @@
 //   OK                 everything was stored;
 //   InvalidArgument    some samples were rejected for good, the rest is
 //                      committed (remote write answers 400, OTLP a
-//                      partial_success); message = first error;
+//                      partial_success, or 400 when series_limit() is set);
+//                      message = the first per-series limit's message if a
+//                      limit refused any, else the first error;
 //   ResourceExhausted  some samples hit a limit, the rest is committed
 //                      (429 + Retry-After: re-sent samples that were already
 //                      stored are identical duplicates, which stores accept);
@@ -25,12 +27,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/status.h"
 #include "metrics/ingest/options.h"
+#include "metrics/limits/limits.h"
 #include "metrics/storage/storage.h"
 
 namespace sightline::telemetry {
@@ -130,6 +134,9 @@ class BatchWriter {
   int64_t appended() const { return samples_appended_; }
   bool failed() const { return !fatal_.ok(); }
   const std::string& first_error() const { return first_error_; }
+  // The first per-tenant per-series limit (metrics/limits) that refused a
+  // sample of this batch, typed; nullopt when none did.
+  std::optional<limits::LimitReason> series_limit() const { return series_limit_; }
 
   // Commits, or rolls back after a fatal error; returns what to answer (see
   // the file comment). Call once.
@@ -148,6 +155,8 @@ class BatchWriter {
   bool limited_ = false;
   std::string limit_message_;
   std::string first_error_;
+  std::optional<limits::LimitReason> series_limit_;
+  std::string series_limit_message_;
   int64_t samples_received_ = 0;
   int64_t samples_appended_ = 0;
   int64_t samples_rejected_ = 0;

@@ -60,16 +60,6 @@ void FixJsonIds(colmetrics::ExportMetricsServiceRequest* req) {
   }
 }
 
-// Rejections by a per-tenant limit (metrics/limits) name it like this; the
-// request is then answered 400 / INVALID_ARGUMENT, as Mimir does, instead
-// of a partial success.
-constexpr std::string_view kLimitMarker = "(limit metrics.limits.";
-
-bool IsLimitRejection(const Status& s) {
-  return s.code() == StatusCode::kInvalidArgument &&
-         s.message().find(kLimitMarker) != std::string::npos;
-}
-
 std::string JoinMessages(const std::vector<std::string>& messages) {
   std::string out;
   for (const std::string& m : messages) {
@@ -107,7 +97,10 @@ Status OtlpMetricsReceiver::Export(std::string_view tenant,
       CountRequest(metrics_.get(), kProtocolOtlp, "throttled");
       return s;
     }
-    if (IsLimitRejection(s)) {
+    // A per-tenant per-series limit (typed, from metrics/limits) is
+    // answered 400 / INVALID_ARGUMENT, as Mimir does, instead of a partial
+    // success: the sender must change its data, not retry.
+    if (s.code() == StatusCode::kInvalidArgument && w.series_limit().has_value()) {
       CountRequest(metrics_.get(), kProtocolOtlp, "invalid");
       return s;
     }

@@ -129,9 +129,25 @@ const TenantLimits& Overrides::For(std::string_view tenant) const {
   return it == per_tenant_.end() ? defaults_ : it->second;
 }
 
-Status ValidateSeriesLabels(const TenantLimits& l, const Labels& labels, std::string_view* why) {
+std::string_view ReasonLabel(LimitReason r) {
+  switch (r) {
+    case LimitReason::kRateLimited:
+      return reason::kRateLimited;
+    case LimitReason::kPerUserSeriesLimit:
+      return reason::kPerUserSeriesLimit;
+    case LimitReason::kMaxLabelNamesPerSeries:
+      return reason::kMaxLabelNamesPerSeries;
+    case LimitReason::kLabelNameTooLong:
+      return reason::kLabelNameTooLong;
+    case LimitReason::kLabelValueTooLong:
+      return reason::kLabelValueTooLong;
+  }
+  return "unknown";
+}
+
+Status ValidateSeriesLabels(const TenantLimits& l, const Labels& labels, LimitReason* why) {
   if (l.max_label_names_per_series > 0 && labels.size() > l.max_label_names_per_series) {
-    *why = reason::kMaxLabelNamesPerSeries;
+    *why = LimitReason::kMaxLabelNamesPerSeries;
     return InvalidArgumentError(fmt::format(
         "received a series whose number of labels exceeds the limit (actual: {}, limit: {}) "
         "series: '{}' (limit metrics.limits.max_label_names_per_series)",
@@ -139,14 +155,14 @@ Status ValidateSeriesLabels(const TenantLimits& l, const Labels& labels, std::st
   }
   for (const Label& lb : labels) {
     if (l.max_label_name_length > 0 && lb.name.size() > l.max_label_name_length) {
-      *why = reason::kLabelNameTooLong;
+      *why = LimitReason::kLabelNameTooLong;
       return InvalidArgumentError(fmt::format(
           "received a series whose label name length exceeds the limit, label: '{}' series: '{}' "
           "(limit metrics.limits.max_label_name_length = {})",
           Truncated(lb.name), Truncated(labels.ToString()), l.max_label_name_length));
     }
     if (l.max_label_value_length > 0 && lb.value.size() > l.max_label_value_length) {
-      *why = reason::kLabelValueTooLong;
+      *why = LimitReason::kLabelValueTooLong;
       return InvalidArgumentError(fmt::format(
           "received a series whose label value length exceeds the limit, value: '{}' (truncated) "
           "series: '{}' (limit metrics.limits.max_label_value_length = {})",
@@ -167,11 +183,13 @@ class LimitingAppender final : public Appender {
         inner_(parent->inner_->NewAppender(tenant_)) {}
 
   Result<uint64_t> Append(uint64_t ref, const Labels& labels, int64_t t_ms, double v) override {
+    last_rejection_.reset();
     if (ref == 0) {
-      std::string_view why;
+      LimitReason why{};
       Status s = ValidateSeriesLabels(limits_, labels, &why);
       if (!s.ok()) {
-        parent_->CountDiscarded(why, tenant_, 1);
+        parent_->CountDiscarded(ReasonLabel(why), tenant_, 1);
+        last_rejection_ = why;
         return s;
       }
     }
@@ -183,6 +201,7 @@ class LimitingAppender final : public Appender {
     if (r.status().code() == StatusCode::kResourceExhausted) {
       // The head's series limit: refused for good, as Mimir answers it.
       parent_->CountDiscarded(reason::kPerUserSeriesLimit, tenant_, 1);
+      last_rejection_ = LimitReason::kPerUserSeriesLimit;
       return InvalidArgumentError(
           fmt::format("per-user series limit of {} exceeded (limit "
                       "metrics.limits.max_global_series_per_user); {}",
@@ -215,13 +234,22 @@ class LimitingAppender final : public Appender {
   }
   void Rollback() override { inner_->Rollback(); }
 
+  std::optional<LimitReason> last_rejection() const { return last_rejection_; }
+
  private:
   LimitingAppendable* parent_;
   std::string tenant_;
   TenantLimits limits_;
   std::unique_ptr<Appender> inner_;
   uint64_t samples_ = 0;
+  std::optional<LimitReason> last_rejection_;  // of the last Append
 };
+
+std::optional<LimitReason> LastRejection(const Appender& app) {
+  const auto* la = dynamic_cast<const LimitingAppender*>(&app);
+  if (la == nullptr) return std::nullopt;
+  return la->last_rejection();
+}
 
 LimitingAppendable::LimitingAppendable(Appendable* inner,
                                        std::shared_ptr<const Overrides> overrides,

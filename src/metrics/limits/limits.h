@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -96,9 +97,29 @@ class Overrides {
   std::map<std::string, TenantLimits, std::less<>> per_tenant_;
 };
 
+// Which limit refused data, as a type: protocol layers map it to their
+// answer (remote write 400/429, OTLP 400 or 429) without reading messages.
+enum class LimitReason : uint8_t {
+  kRateLimited,
+  kPerUserSeriesLimit,
+  kMaxLabelNamesPerSeries,
+  kLabelNameTooLong,
+  kLabelValueTooLong,
+};
+// Mimir's reason label of `r` (the reason:: constants above).
+std::string_view ReasonLabel(LimitReason r);
+
 // Checks a series' labels against `l`; InvalidArgument naming the limit,
-// `*why` set to the reason.
-Status ValidateSeriesLabels(const TenantLimits& l, const Labels& labels, std::string_view* why);
+// `*why` set to the limit.
+Status ValidateSeriesLabels(const TenantLimits& l, const Labels& labels, LimitReason* why);
+
+// The per-series limit behind the error the last Append of `app` returned:
+// set when `app` comes from a LimitingAppendable and that Append was refused
+// by max_label_names_per_series, max_label_name_length,
+// max_label_value_length or max_global_series_per_user; nullopt for any
+// other appender or error (out of order, ...). Call from the appender's
+// thread, right after the failed Append.
+std::optional<LimitReason> LastRejection(const Appender& app);
 
 class LimitingAppendable final : public Appendable {
  public:

@@ -76,9 +76,25 @@ Result<std::map<std::string, std::string>> StringMap(const std::string& file, co
   return out;
 }
 
+// The Go type Prometheus 2.42 names in "field x not found in type T" for
+// each section, so that messages read like promtool's.
+constexpr std::string_view kTypeScrapeConfig = "config.ScrapeConfig";
+constexpr std::string_view kTypePlain = "config.plain";  // global, basic_auth, tls_config
+constexpr std::string_view kTypeAuthorization = "config.Authorization";
+constexpr std::string_view kTypeOAuth2 = "config.OAuth2";
+constexpr std::string_view kTypeStaticConfig =
+    "struct { Targets []string \"yaml:\\\"targets\\\"\"; Labels model.LabelSet "
+    "\"yaml:\\\"labels\\\"\" }";
+constexpr std::string_view kTypeFileSd = "file.plain";
+constexpr std::string_view kTypeRelabel = "relabel.plain";
+
+// Whether messages use Prometheus's words (scrape_configs) or Sightline's
+// own (other sections reusing the job syntax, e.g. profiles.scrape_configs).
+thread_local bool prometheus_messages = true;
+
 Status CheckKeys(const std::string& file, const YAML::Node& n, const std::string& where,
                  std::initializer_list<std::string_view> known,
-                 const std::vector<std::string>* extra = nullptr) {
+                 const std::vector<std::string>* extra = nullptr, std::string_view go_type = {}) {
   if (!n.IsMap()) return Err(file, n, where + " must be a mapping");
   for (auto it = n.begin(); it != n.end(); ++it) {
     std::string key = it->first.as<std::string>("");
@@ -87,7 +103,32 @@ Status CheckKeys(const std::string& file, const YAML::Node& n, const std::string
     if (extra != nullptr) {
       for (const std::string& k : *extra) ok = ok || k == key;
     }
-    if (!ok) return Err(file, it->first, fmt::format("unknown key \"{}\" in {}", key, where));
+    if (ok) continue;
+    if (prometheus_messages && !go_type.empty()) {
+      return Err(file, it->first, fmt::format("field {} not found in type {}", key, go_type));
+    }
+    return Err(file, it->first, fmt::format("unknown key \"{}\" in {}", key, where));
+  }
+  return Status::Ok();
+}
+
+// Service discoveries Prometheus 2.42 has and Sightline does not: refused by
+// name rather than as unknown fields.
+constexpr std::string_view kUnsupportedSd[] = {
+    "azure_sd_configs",      "consul_sd_configs",      "digitalocean_sd_configs",
+    "docker_sd_configs",     "dockerswarm_sd_configs", "dns_sd_configs",
+    "ec2_sd_configs",        "eureka_sd_configs",      "gce_sd_configs",
+    "hetzner_sd_configs",    "http_sd_configs",        "ionos_sd_configs",
+    "kubernetes_sd_configs", "kuma_sd_configs",        "lightsail_sd_configs",
+    "linode_sd_configs",     "marathon_sd_configs",    "nerve_sd_configs",
+    "nomad_sd_configs",      "openstack_sd_configs",   "ovhcloud_sd_configs",
+    "puppetdb_sd_configs",   "scaleway_sd_configs",    "serverset_sd_configs",
+    "triton_sd_configs",     "uyuni_sd_configs",       "vultr_sd_configs"};
+
+// Go's url.Parse refusals that matter for proxy_url: an empty scheme.
+Status CheckUrl(const std::string& file, const YAML::Node& n, const std::string& url) {
+  if (!url.empty() && url[0] == ':') {
+    return Err(file, n, fmt::format("parse \"{}\": missing protocol scheme", url));
   }
   return Status::Ok();
 }
@@ -98,9 +139,10 @@ Result<std::vector<relabel::Config>> RelabelConfigs(const std::string& file, con
   if (n.IsNull()) return out;
   if (!n.IsSequence()) return Err(file, n, key + " must be a list");
   for (const auto& item : n) {
-    SL_RETURN_IF_ERROR(CheckKeys(file, item, key,
-                                 {"source_labels", "separator", "regex", "modulus", "target_label",
-                                  "replacement", "action"}));
+    SL_RETURN_IF_ERROR(CheckKeys(
+        file, item, key,
+        {"source_labels", "separator", "regex", "modulus", "target_label", "replacement", "action"},
+        nullptr, kTypeRelabel));
     relabel::Config c;
     if (item["source_labels"]) {
       SL_ASSIGN_OR_RETURN(c.source_labels,
@@ -144,11 +186,55 @@ std::string Resolve(const std::string& config_file, const std::string& path) {
   return Dir(config_file) + "/" + path;
 }
 
-// basic_auth, authorization, bearer_token(_file) and tls_config, with the
-// checks of Prometheus's HTTPClientConfig.Validate and TLSConfig.
+Status ParseTls(const std::string& file, const YAML::Node& t, TlsConfig* tls) {
+  SL_RETURN_IF_ERROR(CheckKeys(file, t, "tls_config",
+                               {"ca_file", "cert_file", "key_file", "server_name",
+                                "insecure_skip_verify", "min_version", "max_version"},
+                               nullptr, kTypePlain));
+  auto path = [&](const char* key, std::string* out) -> Status {
+    if (!t[key]) return Status::Ok();
+    SL_ASSIGN_OR_RETURN(std::string v, Scalar(file, t[key], key));
+    *out = Resolve(file, v);
+    return Status::Ok();
+  };
+  SL_RETURN_IF_ERROR(path("ca_file", &tls->ca_file));
+  SL_RETURN_IF_ERROR(path("cert_file", &tls->cert_file));
+  SL_RETURN_IF_ERROR(path("key_file", &tls->key_file));
+  if (t["server_name"]) {
+    SL_ASSIGN_OR_RETURN(tls->server_name, Scalar(file, t["server_name"], "server_name"));
+  }
+  if (t["insecure_skip_verify"]) {
+    SL_ASSIGN_OR_RETURN(tls->insecure_skip_verify,
+                        Bool(file, t["insecure_skip_verify"], "insecure_skip_verify"));
+  }
+  for (auto [key, field] : {std::pair<const char*, std::string*>{"min_version", &tls->min_version},
+                            {"max_version", &tls->max_version}}) {
+    if (!t[key]) continue;
+    SL_ASSIGN_OR_RETURN(*field, Scalar(file, t[key], key));
+    if (*field != "TLS10" && *field != "TLS11" && *field != "TLS12" && *field != "TLS13") {
+      return Err(file, t[key], fmt::format("unknown TLS version: {}", *field));
+    }
+  }
+  if (!tls->cert_file.empty() && tls->key_file.empty()) {
+    return Err(file, t,
+               fmt::format("client cert file \"{}\" specified without client key file \"\"",
+                           tls->cert_file));
+  }
+  if (tls->cert_file.empty() && !tls->key_file.empty()) {
+    return Err(file, t,
+               fmt::format("client key file \"{}\" specified without client cert file \"\"",
+                           tls->key_file));
+  }
+  return Status::Ok();
+}
+
+// basic_auth, authorization, bearer_token(_file), oauth2, tls_config and the
+// proxy and redirect settings, with the checks of Prometheus 2.42's
+// HTTPClientConfig.Validate and TLSConfig.
 Status ParseHttpClient(const std::string& file, const YAML::Node& n, HttpClientConfig* c) {
   if (YAML::Node b = n["basic_auth"]; b && !b.IsNull()) {
-    SL_RETURN_IF_ERROR(CheckKeys(file, b, "basic_auth", {"username", "password", "password_file"}));
+    SL_RETURN_IF_ERROR(CheckKeys(file, b, "basic_auth", {"username", "password", "password_file"},
+                                 nullptr, kTypePlain));
     c->has_basic_auth = true;
     if (b["username"]) {
       SL_ASSIGN_OR_RETURN(c->basic_auth.username, Scalar(file, b["username"], "username"));
@@ -182,8 +268,9 @@ Status ParseHttpClient(const std::string& file, const YAML::Node& n, HttpClientC
                "configured");
   }
   if (YAML::Node a = n["authorization"]; a && !a.IsNull()) {
-    SL_RETURN_IF_ERROR(
-        CheckKeys(file, a, "authorization", {"type", "credentials", "credentials_file"}));
+    SL_RETURN_IF_ERROR(CheckKeys(file, a, "authorization",
+                                 {"type", "credentials", "credentials_file"}, nullptr,
+                                 kTypeAuthorization));
     if (bearer) {
       return Err(file, a, "authorization is not compatible with bearer_token & bearer_token_file");
     }
@@ -219,36 +306,88 @@ Status ParseHttpClient(const std::string& file, const YAML::Node& n, HttpClientC
     c->authorization.credentials_file = Resolve(file, bearer_token_file);
   }
   if (YAML::Node t = n["tls_config"]; t && !t.IsNull()) {
-    SL_RETURN_IF_ERROR(CheckKeys(
-        file, t, "tls_config",
-        {"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"}));
-    TlsConfig& tls = c->tls_config;
-    auto path = [&](const char* key, std::string* out) -> Status {
-      if (!t[key]) return Status::Ok();
-      SL_ASSIGN_OR_RETURN(std::string v, Scalar(file, t[key], key));
-      *out = Resolve(file, v);
-      return Status::Ok();
-    };
-    SL_RETURN_IF_ERROR(path("ca_file", &tls.ca_file));
-    SL_RETURN_IF_ERROR(path("cert_file", &tls.cert_file));
-    SL_RETURN_IF_ERROR(path("key_file", &tls.key_file));
-    if (t["server_name"]) {
-      SL_ASSIGN_OR_RETURN(tls.server_name, Scalar(file, t["server_name"], "server_name"));
+    SL_RETURN_IF_ERROR(ParseTls(file, t, &c->tls_config));
+  }
+  if (YAML::Node o = n["oauth2"]; o && !o.IsNull()) {
+    SL_RETURN_IF_ERROR(CheckKeys(file, o, "oauth2",
+                                 {"client_id", "client_secret", "client_secret_file", "scopes",
+                                  "token_url", "endpoint_params", "tls_config", "proxy_url"},
+                                 nullptr, kTypeOAuth2));
+    OAuth2& o2 = c->oauth2;
+    c->has_oauth2 = true;
+    for (auto [key, field] : {std::pair<const char*, std::string*>{"client_id", &o2.client_id},
+                              {"client_secret", &o2.client_secret},
+                              {"token_url", &o2.token_url},
+                              {"proxy_url", &o2.proxy_url}}) {
+      if (o[key]) {
+        SL_ASSIGN_OR_RETURN(*field, Scalar(file, o[key], key));
+      }
     }
-    if (t["insecure_skip_verify"]) {
-      SL_ASSIGN_OR_RETURN(tls.insecure_skip_verify,
-                          Bool(file, t["insecure_skip_verify"], "insecure_skip_verify"));
+    if (o["client_secret_file"]) {
+      SL_ASSIGN_OR_RETURN(std::string f,
+                          Scalar(file, o["client_secret_file"], "client_secret_file"));
+      o2.client_secret_file = Resolve(file, f);
     }
-    if (!tls.cert_file.empty() && tls.key_file.empty()) {
-      return Err(file, t,
-                 fmt::format("client cert file \"{}\" specified without client key file \"\"",
-                             tls.cert_file));
+    if (o["scopes"]) {
+      SL_ASSIGN_OR_RETURN(o2.scopes, StringList(file, o["scopes"], "scopes"));
     }
-    if (tls.cert_file.empty() && !tls.key_file.empty()) {
-      return Err(file, t,
-                 fmt::format("client key file \"{}\" specified without client cert file \"\"",
-                             tls.key_file));
+    if (YAML::Node ep = o["endpoint_params"]; ep && !ep.IsNull()) {
+      if (!ep.IsMap()) return Err(file, ep, "endpoint_params must be a mapping");
+      for (auto it = ep.begin(); it != ep.end(); ++it) {
+        YAML::Node v = it->second;
+        SL_ASSIGN_OR_RETURN(o2.endpoint_params[it->first.as<std::string>("")],
+                            Scalar(file, v, "endpoint_params"));
+      }
     }
+    if (YAML::Node t = o["tls_config"]; t && !t.IsNull()) {
+      SL_RETURN_IF_ERROR(ParseTls(file, t, &o2.tls_config));
+    }
+    SL_RETURN_IF_ERROR(CheckUrl(file, o, o2.proxy_url));
+    // Prometheus's HTTPClientConfig.Validate, in its order.
+    if (bearer) {
+      return Err(file, n,
+                 "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be "
+                 "configured");
+    }
+    if (c->has_basic_auth || c->has_authorization) {
+      return Err(file, o, "at most one of basic_auth, oauth2 & authorization must be configured");
+    }
+    if (o2.client_id.empty()) return Err(file, o, "oauth2 client_id must be configured");
+    if (o2.client_secret.empty() && o2.client_secret_file.empty()) {
+      return Err(file, o, "either oauth2 client_secret or client_secret_file must be configured");
+    }
+    if (o2.token_url.empty()) return Err(file, o, "oauth2 token_url must be configured");
+    if (!o2.client_secret.empty() && !o2.client_secret_file.empty()) {
+      return Err(file, o,
+                 "at most one of oauth2 client_secret & client_secret_file must be configured");
+    }
+  }
+  if (n["proxy_url"]) {
+    SL_ASSIGN_OR_RETURN(c->proxy_url, Scalar(file, n["proxy_url"], "proxy_url"));
+    SL_RETURN_IF_ERROR(CheckUrl(file, n["proxy_url"], c->proxy_url));
+  }
+  if (YAML::Node h = n["proxy_connect_header"]; h && !h.IsNull()) {
+    if (!h.IsMap()) return Err(file, h, "proxy_connect_header must be a mapping");
+    for (auto it = h.begin(); it != h.end(); ++it) {
+      YAML::Node v = it->second;
+      if (!v.IsNull() && !v.IsSequence()) {
+        return Err(file, v,
+                   fmt::format("cannot unmarshal !!str `{}` into []config.Secret",
+                               v.IsScalar() ? v.Scalar() : std::string("...")));
+      }
+      SL_ASSIGN_OR_RETURN(c->proxy_connect_header[it->first.as<std::string>("")],
+                          StringList(file, v, "proxy_connect_header"));
+    }
+    if (!c->proxy_connect_header.empty() && c->proxy_url.empty()) {
+      return Err(file, h,
+                 "if proxy_connect_header is configured proxy_url must also be configured");
+    }
+  }
+  if (n["follow_redirects"]) {
+    SL_ASSIGN_OR_RETURN(c->follow_redirects, Bool(file, n["follow_redirects"], "follow_redirects"));
+  }
+  if (n["enable_http2"]) {
+    SL_ASSIGN_OR_RETURN(c->enable_http2, Bool(file, n["enable_http2"], "enable_http2"));
   }
   return Status::Ok();
 }
@@ -256,14 +395,50 @@ Status ParseHttpClient(const std::string& file, const YAML::Node& n, HttpClientC
 Result<ScrapeConfig> ParseJob(const std::string& file, const YAML::Node& n,
                               const GlobalConfig& global,
                               const std::vector<std::string>* extra_keys = nullptr) {
-  SL_RETURN_IF_ERROR(CheckKeys(
-      file, n, "scrape_configs",
-      {"job_name", "tenant", "scrape_interval", "scrape_timeout", "metrics_path", "scheme",
-       "params", "honor_labels", "honor_timestamps", "sample_limit", "body_size_limit",
-       "label_limit", "label_name_length_limit", "label_value_length_limit", "target_limit",
-       "basic_auth", "authorization", "bearer_token", "bearer_token_file", "tls_config",
-       "static_configs", "file_sd_configs", "relabel_configs", "metric_relabel_configs"},
-      extra_keys));
+  if (n.IsMap()) {
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      std::string key = it->first.as<std::string>("");
+      for (std::string_view sd : kUnsupportedSd) {
+        if (key == sd) {
+          return Err(file, it->first,
+                     fmt::format("{} is not supported by Sightline (static_configs and "
+                                 "file_sd_configs are)",
+                                 key));
+        }
+      }
+    }
+  }
+  SL_RETURN_IF_ERROR(CheckKeys(file, n, "scrape_configs",
+                               {"job_name",
+                                "tenant",
+                                "scrape_interval",
+                                "scrape_timeout",
+                                "metrics_path",
+                                "scheme",
+                                "params",
+                                "honor_labels",
+                                "honor_timestamps",
+                                "sample_limit",
+                                "body_size_limit",
+                                "label_limit",
+                                "label_name_length_limit",
+                                "label_value_length_limit",
+                                "target_limit",
+                                "basic_auth",
+                                "authorization",
+                                "bearer_token",
+                                "bearer_token_file",
+                                "oauth2",
+                                "tls_config",
+                                "proxy_url",
+                                "proxy_connect_header",
+                                "follow_redirects",
+                                "enable_http2",
+                                "static_configs",
+                                "file_sd_configs",
+                                "relabel_configs",
+                                "metric_relabel_configs"},
+                               extra_keys, kTypeScrapeConfig));
   ScrapeConfig c;
   if (!n["job_name"]) return Err(file, n, "job_name is empty");
   SL_ASSIGN_OR_RETURN(c.job_name, Scalar(file, n["job_name"], "job_name"));
@@ -329,7 +504,8 @@ Result<ScrapeConfig> ParseJob(const std::string& file, const YAML::Node& n,
   if (YAML::Node sc = n["static_configs"]; sc) {
     if (!sc.IsSequence()) return Err(file, sc, "static_configs must be a list");
     for (const auto& g : sc) {
-      SL_RETURN_IF_ERROR(CheckKeys(file, g, "static_configs", {"targets", "labels"}));
+      SL_RETURN_IF_ERROR(
+          CheckKeys(file, g, "static_configs", {"targets", "labels"}, nullptr, kTypeStaticConfig));
       StaticConfig s;
       if (g["targets"]) {
         SL_ASSIGN_OR_RETURN(s.targets, StringList(file, g["targets"], "targets"));
@@ -343,7 +519,8 @@ Result<ScrapeConfig> ParseJob(const std::string& file, const YAML::Node& n,
   if (YAML::Node fs = n["file_sd_configs"]; fs) {
     if (!fs.IsSequence()) return Err(file, fs, "file_sd_configs must be a list");
     for (const auto& g : fs) {
-      SL_RETURN_IF_ERROR(CheckKeys(file, g, "file_sd_configs", {"files", "refresh_interval"}));
+      SL_RETURN_IF_ERROR(CheckKeys(file, g, "file_sd_configs", {"files", "refresh_interval"},
+                                   nullptr, kTypeFileSd));
       FileSdConfig f;
       if (g["files"]) {
         SL_ASSIGN_OR_RETURN(f.files, StringList(file, g["files"], "files"));
@@ -393,9 +570,12 @@ Result<ScrapeFileConfig> ParseScrapeConfig(const std::string& yaml_text,
   if (!root.IsMap()) return out;
   try {
     if (YAML::Node g = root["global"]; g && !g.IsNull()) {
-      SL_RETURN_IF_ERROR(CheckKeys(
-          file_name, g, "global",
-          {"scrape_interval", "scrape_timeout", "external_labels", "evaluation_interval"}));
+      SL_RETURN_IF_ERROR(CheckKeys(file_name, g, "global",
+                                   // evaluation_interval and query_log_file are Prometheus's own
+                                   // (rules, query log): accepted and left alone.
+                                   {"scrape_interval", "scrape_timeout", "external_labels",
+                                    "evaluation_interval", "query_log_file"},
+                                   nullptr, kTypePlain));
       if (g["scrape_interval"]) {
         SL_ASSIGN_OR_RETURN(out.global.scrape_interval,
                             Duration(file_name, g["scrape_interval"], "global.scrape_interval"));
@@ -445,6 +625,11 @@ Result<std::vector<ScrapeConfig>> ParseScrapeJobs(const std::string& yaml_text,
     return InvalidArgumentError(
         fmt::format("{}:{}: the file is not valid YAML: {}", file_name, e.mark.line + 1, e.msg));
   }
+  // Not Prometheus's section: Sightline's own words for unknown keys.
+  struct Words {
+    Words() { prometheus_messages = false; }
+    ~Words() { prometheus_messages = true; }
+  } words;
   try {
     YAML::Node sc = root;
     for (const std::string& key : path) {
@@ -487,6 +672,16 @@ std::string RedactedScrapeConfigsYaml(const std::string& yaml_text) {
         job["authorization"]["credentials"] = "<secret>";
       }
       if (job["bearer_token"]) job["bearer_token"] = "<secret>";
+      if (job["oauth2"] && job["oauth2"].IsMap() && job["oauth2"]["client_secret"]) {
+        job["oauth2"]["client_secret"] = "<secret>";
+      }
+      if (job["proxy_connect_header"] && job["proxy_connect_header"].IsMap()) {
+        for (auto h : job["proxy_connect_header"]) {
+          YAML::Node values = h.second;
+          if (!values.IsSequence()) continue;
+          for (size_t i = 0; i < values.size(); ++i) values[i] = "<secret>";
+        }
+      }
     }
     YAML::Node out(YAML::NodeType::Map);
     out["scrape_configs"] = sc;

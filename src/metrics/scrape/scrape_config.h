@@ -1,7 +1,9 @@
 // Scrape configuration: Prometheus's `global` and `scrape_configs` sections,
 // read from the same YAML file as the rest of Sightline's configuration
 // (docs/scrape.md lists the keys). Unknown keys are errors that name the
-// file and line, like the rest of the configuration.
+// file and line, with Prometheus 2.42's words ("field x not found in type
+// config.ScrapeConfig"); service discoveries other than static_configs and
+// file_sd_configs are refused by name.
 //
 //   global:
 //     scrape_interval: 15s        # default 1m, as Prometheus
@@ -16,7 +18,11 @@
 //       target_limit
 //       basic_auth: {username, password | password_file}
 //       authorization: {type: Bearer, credentials | credentials_file}
-//       tls_config: {ca_file, cert_file, key_file, server_name, insecure_skip_verify}
+//       oauth2: {client_id, client_secret | client_secret_file, scopes, token_url,
+//                endpoint_params, tls_config, proxy_url}
+//       tls_config: {ca_file, cert_file, key_file, server_name, insecure_skip_verify,
+//                    min_version, max_version}
+//       proxy_url / proxy_connect_header / follow_redirects / enable_http2
 //       static_configs: [{targets: [host:port], labels: {...}}]
 //       file_sd_configs: [{files: [targets/*.json], refresh_interval: 5m}]
 //       relabel_configs / metric_relabel_configs: [relabel rules]
@@ -70,14 +76,39 @@ struct TlsConfig {
   std::string key_file;
   std::string server_name;  // SNI and the name the certificate is checked against
   bool insecure_skip_verify = false;
+  std::string min_version;  // "", TLS10, TLS11, TLS12, TLS13
+  std::string max_version;
   bool operator==(const TlsConfig&) const = default;
+};
+// OAuth 2.0 client credentials (RFC 6749 4.4), as Prometheus's oauth2: the
+// token is fetched from token_url, cached until 10 s before it expires,
+// and sent as "Authorization: <token_type> <access_token>".
+struct OAuth2 {
+  std::string client_id;
+  std::string client_secret;  // secret
+  std::string client_secret_file;
+  std::vector<std::string> scopes;
+  std::string token_url;
+  std::map<std::string, std::string> endpoint_params;
+  TlsConfig tls_config;   // for the token request
+  std::string proxy_url;  // for the token request
+  bool operator==(const OAuth2&) const = default;
 };
 struct HttpClientConfig {
   bool has_basic_auth = false;
   BasicAuth basic_auth;
   bool has_authorization = false;  // also from the older bearer_token(_file)
   Authorization authorization;
+  bool has_oauth2 = false;
+  OAuth2 oauth2;
   TlsConfig tls_config;
+  // HTTP proxy: http targets are requested through it, https ones tunnelled
+  // with CONNECT (proxy_connect_header sent there). Empty: direct, whatever
+  // the environment says (Prometheus 2.42 ignores HTTP_PROXY).
+  std::string proxy_url;
+  std::map<std::string, std::vector<std::string>> proxy_connect_header;  // secret values
+  bool follow_redirects = true;
+  bool enable_http2 = true;
   bool operator==(const HttpClientConfig&) const = default;
 };
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <unordered_set>
 
 #include "metrics/scrape/textparse.h"
 #include "telemetry/log.h"
@@ -226,6 +227,47 @@ void ScrapeLoop::MarkStale(Appender* app, uint64_t seen_iter, int64_t t_ms) {
   }
 }
 
+void ScrapeLoop::StaleAdopted(Appender* app, int64_t t_ms, bool all) {
+  if (adopted_.empty()) return;
+  std::unordered_set<std::string> stored;
+  if (!all) {
+    for (const auto& [key, e] : cache_) {
+      if (!e.dropped && e.last_iter == iter_) stored.insert(e.labels.ToString());
+    }
+  }
+  for (auto& [labels, ref] : adopted_) {
+    if (!all && stored.count(labels.ToString()) != 0) continue;
+    (void)app->Append(ref, labels, t_ms, StaleNaN());
+  }
+  adopted_.clear();
+}
+
+LoopHandover ScrapeLoop::TakeHandover() {
+  LoopHandover h;
+  if (last_ok_iter_ != 0) {
+    for (const auto& [key, e] : cache_) {
+      if (!e.dropped && e.last_iter == last_ok_iter_) h.live.emplace_back(e.labels, e.ref);
+    }
+  }
+  for (auto& a : adopted_) h.live.push_back(std::move(a));  // never scraped since
+  adopted_.clear();
+  h.report_refs = std::move(report_refs_);
+  h.metadata = std::move(metadata_);
+  h.reported = reported_;
+  last_ok_iter_ = 0;
+  reported_ = false;
+  report_refs_.clear();
+  metadata_.clear();
+  return h;
+}
+
+void ScrapeLoop::Adopt(LoopHandover h) {
+  adopted_ = std::move(h.live);
+  report_refs_ = std::move(h.report_refs);
+  metadata_ = std::move(h.metadata);
+  reported_ = h.reported;
+}
+
 Status ScrapeLoop::ScrapeOnce(int64_t t_ms) {
   ++iter_;
   auto start = std::chrono::steady_clock::now();
@@ -247,6 +289,7 @@ Status ScrapeLoop::ScrapeOnce(int64_t t_ms) {
           if (r.ok()) e.ref = *r;
         }
       }
+      StaleAdopted(app.get(), t_ms, /*all=*/false);
       err = app->Commit();
     } else {
       app->Rollback();
@@ -261,6 +304,7 @@ Status ScrapeLoop::ScrapeOnce(int64_t t_ms) {
   if (!err.ok()) {
     std::unique_ptr<Appender> app = db_->NewAppender(options_.tenant);
     MarkStale(app.get(), last_ok_iter_, t_ms);
+    StaleAdopted(app.get(), t_ms, /*all=*/true);
     Status c = app->Commit();
     if (!c.ok()) log::Warn("scrape: storing staleness markers failed", {{"err", c.ToString()}});
     last_ok_iter_ = 0;
@@ -312,6 +356,7 @@ void ScrapeLoop::Report(int64_t t_ms, double duration_s, bool up, uint64_t scrap
 void ScrapeLoop::EndOfRun(int64_t t_ms) {
   std::unique_ptr<Appender> app = db_->NewAppender(options_.tenant);
   MarkStale(app.get(), last_ok_iter_, t_ms);
+  StaleAdopted(app.get(), t_ms, /*all=*/true);
   Status c = app->Commit();
   if (!c.ok()) log::Warn("scrape: storing staleness markers failed", {{"err", c.ToString()}});
   last_ok_iter_ = 0;

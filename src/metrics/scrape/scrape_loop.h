@@ -18,6 +18,14 @@
 // EndOfRun(t) marks everything of the last scrape (report series included)
 // stale: the target is gone.
 //
+// Reload (Prometheus's scrapePool.reload): when a job's settings change but
+// a target stays, the old loop is stopped without EndOfRun and hands its
+// series over (TakeHandover → Adopt) to the loop built with the new
+// settings. The new loop's first scrape continues them: a series it scrapes
+// again gets no staleness marker and no gap; one it no longer exposes (e.g.
+// renamed by new metric_relabel_configs) is marked stale then, as are all of
+// them if that scrape fails. Report series continue too.
+//
 // Per-sample store errors (out of order, duplicate, out of bounds, limits)
 // are counted and skipped, as Prometheus does; other store errors fail the
 // scrape.
@@ -35,6 +43,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -100,6 +109,15 @@ struct TargetState {
   uint64_t last_samples = 0;
 };
 
+// What a stopped loop hands to its replacement on reload (see above).
+struct LoopHandover {
+  // Series of the last successful scrape (as stored) with their refs.
+  std::vector<std::pair<Labels, uint64_t>> live;
+  std::map<std::string, uint64_t> report_refs;
+  std::map<std::string, MetricMetadata> metadata;
+  bool reported = false;
+};
+
 class ScrapeLoop {
  public:
   ScrapeLoop(Appendable* db, Fetcher fetch, LoopOptions options);
@@ -112,6 +130,11 @@ class ScrapeLoop {
   Status ScrapeOnce(int64_t t_ms);
   // Staleness markers at `t_ms` for every series of the last scrape.
   void EndOfRun(int64_t t_ms);
+  // Reload: the state of a loop that will not scrape again (no EndOfRun
+  // after it), for Adopt by the loop replacing it on the same target and
+  // tenant. Adopt is called before the new loop's first ScrapeOnce.
+  LoopHandover TakeHandover();
+  void Adopt(LoopHandover h);
 
   TargetState State() const;
   const LoopOptions& options() const { return options_; }
@@ -130,6 +153,9 @@ class ScrapeLoop {
   Labels MutateSampleLabels(const Labels& exposed) const;
   Status VerifyLabelLimits(const Labels& ls) const;
   void MarkStale(Appender* app, uint64_t seen_iter, int64_t t_ms);
+  // Staleness markers for the adopted series not stored by the current
+  // (successful) scrape; all of them when `all`. Clears them.
+  void StaleAdopted(Appender* app, int64_t t_ms, bool all);
   void Report(int64_t t_ms, double duration_s, bool up, uint64_t scraped, uint64_t post_relabel,
               uint64_t added, bool stale);
 
@@ -149,6 +175,9 @@ class ScrapeLoop {
   std::map<std::string, MetricMetadata> metadata_;  // as last sent to the store
   std::map<std::string, uint64_t> report_refs_;
   bool reported_ = false;
+  // Series handed over by the loop this one replaced (reload), until the
+  // first scrape settles which continue.
+  std::vector<std::pair<Labels, uint64_t>> adopted_;
 
   mutable std::mutex state_mu_;
   TargetState state_;

@@ -163,7 +163,18 @@ class Runner {
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
   }
+  // Reload: stops the thread without the end-of-run staleness markers and
+  // returns the loop, whose series a replacing loop adopts.
+  std::unique_ptr<ScrapeLoop> Detach() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      end_of_run_ = false;
+    }
+    Stop();
+    return std::move(loop_);
+  }
   ScrapeLoop& loop() { return *loop_; }
+  bool has_loop() const { return loop_ != nullptr; }
 
  private:
   void Run() {
@@ -188,7 +199,12 @@ class Runner {
       int64_t after = now_ms_();
       if (next <= after) next += ((after - next) / interval + 1) * interval;  // skip missed
     }
-    loop_->EndOfRun(now_ms_());
+    bool end_of_run;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      end_of_run = end_of_run_;
+    }
+    if (end_of_run) loop_->EndOfRun(now_ms_());
   }
 
   std::unique_ptr<ScrapeLoop> loop_;
@@ -198,6 +214,7 @@ class Runner {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool end_of_run_ = true;
   std::thread thread_;
 };
 
@@ -274,7 +291,13 @@ struct ScrapeManager::Impl {
     }
   }
 
-  void ApplyGroups(const Pool& p, const std::vector<StaticConfig>& groups) {
+  // Loops of targets whose job changed settings on reload, stopped without
+  // staleness markers, by target key; ApplyGroups hands them to the new
+  // loops of the same targets.
+  using Handovers = std::map<std::string, std::unique_ptr<ScrapeLoop>>;
+
+  void ApplyGroups(const Pool& p, const std::vector<StaticConfig>& groups,
+                   Handovers* handovers = nullptr) {
     std::map<std::string, Target> wanted;
     std::vector<std::pair<std::string, Labels>> dropped_now;
     for (const StaticConfig& g : groups) {
@@ -351,6 +374,12 @@ struct ScrapeManager::Impl {
         HttpFetcher* f = fetcher.get();
         auto loop = std::make_unique<ScrapeLoop>(
             db, [f](std::chrono::milliseconds timeout) { return f->Fetch(timeout); }, lo);
+        if (handovers != nullptr) {
+          if (auto h = handovers->find(key); h != handovers->end()) {
+            loop->Adopt(h->second->TakeHandover());
+            handovers->erase(h);
+          }
+        }
         t.runner = std::make_unique<Runner>(
             std::move(loop), std::move(fetcher), [this] { return Now(); }, seed);
         log::Info("scrape: target added", {{"job", t.pool}, {"url", t.url}});
@@ -472,6 +501,7 @@ Status ScrapeManager::ApplyConfig(ScrapeFileConfig config) {
   size_t kept = 0, restarted = 0, removed = 0;
   // Old pools: kept (same settings), or their targets stop.
   std::vector<Pool> next;
+  Impl::Handovers handovers;
   for (Pool& old : impl_->pools) {
     auto it = std::find_if(fresh.begin(), fresh.end(), [&](const Pool& p) {
       return p.config.job_name == old.config.job_name;
@@ -482,6 +512,29 @@ Status ScrapeManager::ApplyConfig(ScrapeFileConfig config) {
       fresh.erase(it);
       next.push_back(std::move(old));
       ++kept;
+      continue;
+    }
+    if (it != fresh.end() && it->config.tenant == old.config.tenant) {
+      // Prometheus keeps scraping a job's targets across a settings change
+      // without a gap or staleness markers for the series that continue:
+      // stop the loops without end-of-run markers and hand their series to
+      // the new loops of the same targets (below).
+      std::vector<std::pair<std::string, std::unique_ptr<Runner>>> runners;
+      {
+        std::lock_guard<std::mutex> l(impl_->mu);
+        for (auto t = impl_->active.begin(); t != impl_->active.end();) {
+          if (t->second.pool == old.config.job_name) {
+            runners.emplace_back(t->first, std::move(t->second.runner));
+            t = impl_->active.erase(t);
+          } else {
+            ++t;
+          }
+        }
+      }
+      // A detached loop never fetches again (its fetcher goes with the
+      // runner): it only hands its series over or writes EndOfRun.
+      for (auto& [key, runner] : runners) handovers[key] = runner->Detach();
+      ++restarted;
       continue;
     }
     impl_->ApplyGroups(old, {});  // stops its targets: staleness markers
@@ -501,8 +554,10 @@ Status ScrapeManager::ApplyConfig(ScrapeFileConfig config) {
     std::vector<StaticConfig> groups;
     impl_->CollectGroups(p, /*force=*/true, &groups);
     p.last_full_read = now;
-    impl_->ApplyGroups(p, groups);
+    impl_->ApplyGroups(p, groups, &handovers);
   }
+  // Targets of a changed job that are gone now: their series go stale.
+  for (auto& [key, loop] : handovers) loop->EndOfRun(impl_->Now());
   log::Info("scrape: configuration applied",
             {{"jobs", std::to_string(impl_->pools.size())},
              {"unchanged_or_retargeted", std::to_string(kept)},
@@ -526,7 +581,7 @@ std::string ScrapeManager::TargetsJson(std::string_view state) const {
   std::lock_guard<std::mutex> l(impl_->mu);
   if (want_active) {
     for (const auto& [key, t] : impl_->active) {
-      TargetState s = t.runner ? t.runner->loop().State() : TargetState{};
+      TargetState s = t.runner && t.runner->has_loop() ? t.runner->loop().State() : TargetState{};
       w.BeginObject();
       w.Key("discoveredLabels");
       WriteLabels(w, t.discovered);

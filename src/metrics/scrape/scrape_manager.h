@@ -73,8 +73,11 @@ class ScrapeManager {
   // with staleness markers for their targets; new jobs start; a job whose
   // targets changed (static_configs, file_sd_configs) adds and removes only
   // those (removed ones get staleness markers); a job whose other settings
-  // changed restarts all its targets (staleness markers, then scraping with
-  // the new settings). The extra jobs are kept. On error (rules that do not
+  // changed keeps scraping the targets that stay, as Prometheus does: their
+  // loops stop without end-of-run staleness markers and hand their series
+  // to new loops with the new settings, on the same schedule, so continuing
+  // series have no gap and no marker (ScrapeLoop::Adopt); targets gone from
+  // the job get staleness markers. The extra jobs are kept. On error (rules that do not
   // compile) nothing changes. Thread-safe.
   Status ApplyConfig(ScrapeFileConfig config);
 

@@ -10,17 +10,22 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "metrics/ingest/fake_appendable.h"
 #include "metrics/ingest/otlp_metrics.h"
+#include "metrics/ingest/remote_write.h"
 #include "metrics/limits/limits.h"
 #include "net/grpc_server.h"
 #include "net/http.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.grpc.pb.h"
+#include "prometheus/remote.pb.h"
 #include "telemetry/metrics.h"
 
 namespace sightline::metrics::ingest {
@@ -193,6 +198,209 @@ TEST(OtlpLimitsTest, GrpcResourceExhaustedAndInvalidArgument) {
     EXPECT_EQ(ri.retry_delay().seconds(), 7);
   }
   server.Stop(std::chrono::milliseconds(100));
+}
+
+// Each per-series limit answers the same over remote write, OTLP/HTTP
+// (protobuf and JSON) and OTLP/gRPC: 400 / INVALID_ARGUMENT with a message
+// naming the limit's key, the series within limits of the same request
+// stored, the refusal counted under the limit's reason. The limit reaches
+// the receivers as a type (limits::LastRejection), so it wins even when an
+// unrelated rejection (out of order) came first in the batch.
+struct LimitCase {
+  const char* key;     // metrics.limits.<key>
+  const char* reason;  // sightline_ingest / discarded reason label
+  limits::TenantLimits limits;
+  // Attributes of the offending series' data point (name "big").
+  std::vector<std::pair<std::string, std::string>> attrs;
+};
+
+std::vector<LimitCase> LimitCases() {
+  std::vector<LimitCase> out;
+  {
+    LimitCase c{"max_label_names_per_series", "max_label_names_per_series", {}, {}};
+    c.limits.max_label_names_per_series = 3;  // __name__, job + one attribute
+    c.attrs = {{"a", "v"}, {"b", "v"}, {"c", "v"}};
+    out.push_back(c);
+  }
+  {
+    LimitCase c{"max_label_name_length", "label_name_too_long", {}, {}};
+    c.limits.max_label_name_length = 10;
+    c.attrs = {{"a_rather_long_name", "v"}};
+    out.push_back(c);
+  }
+  {
+    LimitCase c{"max_label_value_length", "label_value_too_long", {}, {}};
+    c.limits.max_label_value_length = 5;
+    c.attrs = {{"a", "a value over five"}};
+    out.push_back(c);
+  }
+  {
+    // The head refuses a new series (ResourceExhausted); the limits layer
+    // names max_global_series_per_user.
+    LimitCase c{"max_global_series_per_user", "per_user_series_limit", {}, {}};
+    c.limits.max_global_series_per_user = 1;
+    c.attrs = {{"new", "series"}};
+    out.push_back(c);
+  }
+  return out;
+}
+
+// One good gauge "g0" and the offending "big" with `attrs`.
+col::ExportMetricsServiceRequest GoodAndBig(
+    const std::vector<std::pair<std::string, std::string>>& attrs, bool big_first) {
+  col::ExportMetricsServiceRequest req = Gauges(1, 0);
+  auto* sm = req.mutable_resource_metrics(0)->mutable_scope_metrics(0);
+  col::ExportMetricsServiceRequest tmp = Gauges(1, 0);
+  auto big = tmp.resource_metrics(0).scope_metrics(0).metrics(0);
+  big.set_name("big");
+  for (const auto& [k, v] : attrs) {
+    auto* at = big.mutable_gauge()->mutable_data_points(0)->add_attributes();
+    at->set_key(k);
+    at->mutable_value()->set_string_value(v);
+  }
+  *sm->add_metrics() = big;
+  if (big_first) sm->mutable_metrics()->SwapElements(0, 1);
+  return req;
+}
+
+prometheus::WriteRequest GoodAndBigRemoteWrite(
+    const std::vector<std::pair<std::string, std::string>>& attrs) {
+  prometheus::WriteRequest wr;
+  for (bool is_big : {false, true}) {
+    auto* ts = wr.add_timeseries();
+    auto add = [&](const std::string& n, const std::string& v) {
+      auto* l = ts->add_labels();
+      l->set_name(n);
+      l->set_value(v);
+    };
+    add("__name__", is_big ? "big" : "g0");
+    if (is_big) {
+      std::vector<std::pair<std::string, std::string>> sorted = attrs;
+      std::sort(sorted.begin(), sorted.end());
+      for (const auto& [k, v] : sorted) add(k, v);
+    }
+    add("job", "svc");
+    auto* smp = ts->add_samples();
+    smp->set_value(1);
+    smp->set_timestamp(NowMs());
+  }
+  return wr;
+}
+
+void HookSeriesLimit(Fixture& f, const limits::TenantLimits& l) {
+  if (l.max_global_series_per_user == 0) return;
+  // The store refuses every series but g0, as the head does over its limit.
+  f.db.set_sample_hook([](const Labels& ls, int64_t, double) {
+    if (ls.Get("__name__") == "g0" || ls.Get("__name__") == "ooo") return Status::Ok();
+    return ResourceExhaustedError("limit of 1 series reached");
+  });
+}
+
+TEST(OtlpLimitsTest, EveryPerSeriesLimitAnswersLikeRemoteWrite) {
+  for (const LimitCase& c : LimitCases()) {
+    SCOPED_TRACE(c.key);
+    const std::string key = std::string("metrics.limits.") + c.key;
+    // Remote write.
+    {
+      Fixture f(c.limits);
+      HookSeriesLimit(f, c.limits);
+      RemoteWriteHandler h(&f.limited, f.options);
+      net::HttpHeaders hdrs;
+      hdrs.Set("Content-Type", "application/x-protobuf");
+      auto req = net::HttpRequest::Make("POST", "/api/v1/push", hdrs,
+                                        GoodAndBigRemoteWrite(c.attrs).SerializeAsString());
+      ASSERT_TRUE(req.ok());
+      net::HttpResponse resp;
+      h.Serve(*req, resp);
+      EXPECT_EQ(resp.status, 400) << resp.body;
+      EXPECT_NE(resp.body.find(key), std::string::npos) << resp.body;
+      ASSERT_EQ(f.db.samples().size(), 1u);
+      EXPECT_EQ(f.db.samples()[0].labels.Get("__name__"), "g0");
+      std::string text = f.registry.Expose();
+      EXPECT_NE(text.find(std::string("reason=\"") + c.reason + "\""), std::string::npos);
+    }
+    // OTLP/HTTP, protobuf and JSON, the offending series first or last.
+    for (bool json : {false, true}) {
+      for (bool big_first : {false, true}) {
+        Fixture f(c.limits);
+        HookSeriesLimit(f, c.limits);
+        OtlpMetricsReceiver r(&f.limited, f.options);
+        net::HttpResponse resp = PostHttp(r, GoodAndBig(c.attrs, big_first), json);
+        EXPECT_EQ(resp.status, 400) << resp.body;
+        EXPECT_TRUE(resp.headers.Get("Retry-After").value_or("").empty());
+        EXPECT_NE(resp.body.find(key), std::string::npos) << resp.body;
+        if (!json) {
+          google::rpc::Status st;
+          ASSERT_TRUE(st.ParseFromString(resp.body));
+          EXPECT_EQ(st.code(), static_cast<int>(StatusCode::kInvalidArgument));
+        }
+        ASSERT_EQ(f.db.samples().size(), 1u);
+        EXPECT_EQ(f.db.samples()[0].labels.Get("__name__"), "g0");
+      }
+    }
+    // OTLP/gRPC.
+    {
+      Fixture f(c.limits);
+      HookSeriesLimit(f, c.limits);
+      net::GrpcServerOptions go;
+      go.listen = "127.0.0.1:0";
+      net::GrpcServer server(go);
+      auto service = RegisterOtlpMetricsGrpc(server, &f.limited, f.options);
+      ASSERT_TRUE(server.Start().ok());
+      auto stub = col::MetricsService::NewStub(
+          grpc::CreateChannel(server.bound_address(), grpc::InsecureChannelCredentials()));
+      grpc::ClientContext ctx;
+      col::ExportMetricsServiceResponse resp;
+      grpc::Status s = stub->Export(&ctx, GoodAndBig(c.attrs, false), &resp);
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+      EXPECT_NE(s.error_message().find(key), std::string::npos) << s.error_message();
+      google::rpc::Status details;
+      ASSERT_TRUE(details.ParseFromString(s.error_details()));
+      EXPECT_EQ(details.details_size(), 0);  // no RetryInfo: do not retry
+      EXPECT_EQ(f.db.samples().size(), 1u);
+      server.Stop(std::chrono::milliseconds(100));
+    }
+  }
+}
+
+// The typed limit wins over the batch's first (unrelated) rejection: an
+// out-of-order sample first, then a series over a limit: still 400 naming
+// the limit. (Matching the first error's text answered a partial success.)
+TEST(OtlpLimitsTest, LimitAfterAnotherRejectionIsStill400) {
+  limits::TenantLimits l;
+  l.max_label_value_length = 5;
+  Fixture f(l);
+  f.db.set_sample_hook([](const Labels& ls, int64_t, double) {
+    if (ls.Get("__name__") == "g0") return InvalidArgumentError("out of order sample");
+    return Status::Ok();
+  });
+  OtlpMetricsReceiver r(&f.limited, f.options);
+  net::HttpResponse resp = PostHttp(r, GoodAndBig({{"a", "a long value"}}, false), false);
+  EXPECT_EQ(resp.status, 400) << resp.body;
+  EXPECT_NE(resp.body.find("metrics.limits.max_label_value_length"), std::string::npos)
+      << resp.body;
+  // Without a limit involved, out of order alone stays a partial success.
+  resp = PostHttp(r, Gauges(1, 0), false);
+  EXPECT_EQ(resp.status, 200) << resp.body;
+}
+
+TEST(OtlpLimitsTest, LastRejectionIsTyped) {
+  limits::TenantLimits l;
+  l.max_label_name_length = 8;  // __name__ fits
+  Fixture f(l);
+  auto app = f.limited.NewAppender("t");
+  Result<uint64_t> r =
+      app->Append(0, Labels::FromStrings({"__name__", "m", "much_longer", "x"}), 1, 1);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(limits::LastRejection(*app), limits::LimitReason::kLabelNameTooLong);
+  r = app->Append(0, Labels::FromStrings({"__name__", "m"}), NowMs(), 1);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(limits::LastRejection(*app), std::nullopt);
+  // Any other appender: no typed limit.
+  auto plain = f.db.NewAppender("t");
+  EXPECT_EQ(limits::LastRejection(*plain), std::nullopt);
+  app->Rollback();
+  plain->Rollback();
 }
 
 }  // namespace

@@ -53,7 +53,7 @@ TEST(ScrapeConfigTest, Errors) {
       "f.yaml:2: scrape timeout greater than scrape interval for scrape config with job "
       "name \"a\"");
   EXPECT_EQ(msg("scrape_configs:\n  - job_name: a\n    bogus: 1\n"),
-            "f.yaml:3: unknown key \"bogus\" in scrape_configs");
+            "f.yaml:3: field bogus not found in type config.ScrapeConfig");
   EXPECT_EQ(msg("scrape_configs:\n  - job_name: a\n    relabel_configs: [{action: hashmod, "
                 "target_label: x}]\n"),
             "f.yaml:3: relabel configuration for hashmod requires non-zero modulus");

@@ -19,6 +19,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "harness/harness.h"
 #include "metrics/scrape/textparse.h"
@@ -294,7 +295,16 @@ TEST(ScrapeE2eTest, HttpsWithBasicAuthTlsConfigAndReload) {
       job("tls_bad_password",
           "    basic_auth: {username: scraper, password: wrong}\n"
           "    tls_config: {ca_file: ca.pem, server_name: scrape.test}\n") +
-      job("tls_unknown_ca", "    basic_auth: {username: scraper, password: s3cret}\n");
+      job("tls_unknown_ca", "    basic_auth: {username: scraper, password: s3cret}\n") +
+      // TLS versions reach the handshake: at most 1.2 works with this
+      // server; at least 1.3 and at most 1.2 cannot.
+      job("tls_max12",
+          "    basic_auth: {username: scraper, password: s3cret}\n"
+          "    tls_config: {ca_file: ca.pem, server_name: scrape.test, max_version: TLS12}\n") +
+      job("tls_no_version",
+          "    basic_auth: {username: scraper, password: s3cret}\n"
+          "    tls_config: {ca_file: ca.pem, server_name: scrape.test, min_version: TLS13, "
+          "max_version: TLS12}\n");
   th::WriteFile(dir.Join("sightline.yaml"), cfg1);
   auto server = th::SightlineServer::Start({"--config.file=" + dir.Join("sightline.yaml")});
   ASSERT_TRUE(server.ok()) << server.status().ToString();
@@ -309,6 +319,8 @@ TEST(ScrapeE2eTest, HttpsWithBasicAuthTlsConfigAndReload) {
   EXPECT_TRUE(Eventually([&] { return up("tls_insecure") == "1"; }, 10s));
   EXPECT_TRUE(Eventually([&] { return up("tls_bad_password") == "0"; }, 10s));
   EXPECT_TRUE(Eventually([&] { return up("tls_unknown_ca") == "0"; }, 10s));
+  EXPECT_TRUE(Eventually([&] { return up("tls_max12") == "1"; }, 10s));
+  EXPECT_TRUE(Eventually([&] { return up("tls_no_version") == "0"; }, 10s));
   std::string targets = th::HttpGet(base + "/api/v1/targets").body;
   EXPECT_NE(targets.find("server returned HTTP status 401 Unauthorized"), std::string::npos)
       << targets;
@@ -349,6 +361,83 @@ TEST(ScrapeE2eTest, HttpsWithBasicAuthTlsConfigAndReload) {
   std::this_thread::sleep_for(2s);
   EXPECT_EQ(up("tls_again"), "1");
   EXPECT_TRUE((*server)->process().Running());
+}
+
+// SIGHUP with a job whose settings changed (scrape_timeout, sample_limit),
+// scraping every second, as Prometheus reloads: the series continue with no
+// staleness marker and no missing interval (query_range at 1 ms steps finds
+// no hole), while a target removed by the same reload goes stale.
+TEST(ScrapeE2eTest, ReloadOfAChangedJobKeepsSeriesContinuous) {
+  th::TempDir dir;
+  telemetry::Registry reg;
+  net::Router router;
+  router.Handle("GET", "/metrics", [&](net::HttpRequest&, net::HttpResponse& resp) {
+    resp.status = 200;
+    resp.SetHeader("Content-Type", "text/plain; version=0.0.4");
+    resp.body = "reload_gauge 5\n";
+  });
+  net::HttpServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.io_threads = 1;
+  so.worker_threads = 1;
+  auto t1 = net::HttpServer::Start(so, &router, &reg);
+  auto t2 = net::HttpServer::Start(so, &router, &reg);
+  ASSERT_TRUE(t1.ok() && t2.ok());
+  const std::string a1 = (*t1)->bound_address(), a2 = (*t2)->bound_address();
+  auto config = [&](const std::string& targets, const std::string& extra) {
+    return "metrics:\n  self_scrape: {enabled: false}\nglobal:\n  scrape_interval: 1s\n"
+           "scrape_configs:\n  - job_name: r\n    static_configs: [{targets: [" +
+           targets + "]}]\n" + extra;
+  };
+  th::WriteFile(dir.Join("sightline.yaml"),
+                config("\"" + a1 + "\", \"" + a2 + "\"", "    scrape_timeout: 900ms\n"));
+  auto server = th::SightlineServer::Start({"--config.file=" + dir.Join("sightline.yaml")});
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const std::string base = (*server)->http_url();
+  const std::string q1 = "reload_gauge{instance=\"" + a1 + "\"}";
+  const std::string q2 = "reload_gauge{instance=\"" + a2 + "\"}";
+  ASSERT_TRUE(Eventually([&] { return ScalarValue(Query(base, "anonymous", q2)) == "5"; }, 20s));
+  std::this_thread::sleep_for(2500ms);
+  const auto start = std::chrono::system_clock::now();
+
+  th::WriteFile(dir.Join("sightline.yaml"),
+                config("\"" + a1 + "\"", "    scrape_timeout: 800ms\n    sample_limit: 10\n"));
+  (*server)->process().Signal(SIGHUP);
+  ASSERT_TRUE(Eventually([&] { return ScalarValue(Query(base, "anonymous", q2)).empty(); }, 10s))
+      << "the removed target's series is not stale";
+  std::this_thread::sleep_for(3500ms);
+  const auto end = std::chrono::system_clock::now();
+
+  auto ms = [](std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  };
+  const int64_t from = ms(start) - 1500, to = ms(end);
+  // 1 ms steps: a staleness marker anywhere in between leaves a hole.
+  auto r = th::HttpGet(base + "/api/v1/query_range?query=" + net::PercentEncode(q1) +
+                           "&start=" + std::to_string(from / 1000.0) +
+                           "&end=" + std::to_string(to / 1000.0) + "&step=0.001",
+                       {"X-Scope-OrgID: anonymous"});
+  ASSERT_EQ(r.status, 200) << r.body;
+  size_t points = 0;
+  for (size_t p = r.body.find(",\"5\"]"); p != std::string::npos;
+       p = r.body.find(",\"5\"]", p + 1)) {
+    ++points;
+  }
+  // Every step from the first to the last has the value: no hole.
+  EXPECT_EQ(points, static_cast<size_t>(to - from + 1)) << r.body.substr(0, 300);
+  // And no missing scrape: samples about one second apart.
+  auto raw = Query(base, "anonymous", q1 + "[" + std::to_string((to - from) / 1000 + 2) + "s]");
+  std::vector<double> ts;
+  for (size_t p = raw.find("[1"); p != std::string::npos; p = raw.find("[1", p + 1)) {
+    ts.push_back(std::atof(raw.c_str() + p + 1));
+  }
+  ASSERT_GE(ts.size(), 6u) << raw;
+  for (size_t i = 1; i < ts.size(); ++i) {
+    EXPECT_LE(ts[i] - ts[i - 1], 1.5) << raw;
+    EXPECT_GE(ts[i] - ts[i - 1], 0.5) << raw;
+  }
+  (*t1)->Stop(100ms);
+  (*t2)->Stop(100ms);
 }
 
 }  // namespace

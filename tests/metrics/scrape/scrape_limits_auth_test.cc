@@ -234,7 +234,8 @@ TEST(ScrapeConfigAuthTest, PrometheusValidationMessages) {
             "configured");
   EXPECT_EQ(err("    tls_config: {cert_file: /c.pem}\n"),
             "f.yaml:3: client cert file \"/c.pem\" specified without client key file \"\"");
-  EXPECT_EQ(err("    tls_config: {cipher: x}\n"), "f.yaml:3: unknown key \"cipher\" in tls_config");
+  EXPECT_EQ(err("    tls_config: {cipher: x}\n"),
+            "f.yaml:3: field cipher not found in type config.plain");
   EXPECT_EQ(err("    label_limit: many\n"), "f.yaml:3: label_limit: \"many\" is not a number");
 }
 

@@ -159,6 +159,77 @@ TEST(ScrapeLoopTest, StalenessWhenSeriesVanishOrScrapeFails) {
   EXPECT_TRUE(IsStaleNaN(up[4]));
 }
 
+// Reload with changed settings: the new loop adopts the old one's series.
+// Those it scrapes again continue without a staleness marker; one the new
+// metric_relabel_configs drop is marked stale by the first scrape; a failed
+// first scrape, or EndOfRun before any, marks all of them stale.
+TEST(ScrapeLoopTest, HandoverOnReloadContinuesSeries) {
+  const std::string a = R"({__name__="a", instance="h:9100", job="node"})";
+  const std::string b = R"({__name__="b", instance="h:9100", job="node"})";
+  const std::string up = R"({__name__="up", instance="h:9100", job="node"})";
+  relabel::Config drop_b;
+  drop_b.action = relabel::Action::kDrop;
+  drop_b.source_labels = {"__name__"};
+  drop_b.regex = "b";
+  LoopOptions changed = Opts();
+  changed.metric_relabel = std::make_shared<const std::vector<relabel::Rule>>(
+      std::vector<relabel::Rule>{*relabel::Rule::Compile(drop_b)});
+  {
+    FakeAppendable db;
+    Script s1, s2;
+    s1.answers.push_back(Text("a 1\nb 2\n"));
+    s2.answers.push_back(Text("a 3\nb 4\n"));
+    ScrapeLoop old_loop(&db, s1.fetcher(), Opts());
+    ASSERT_TRUE(old_loop.ScrapeOnce(1000).ok());
+    ScrapeLoop new_loop(&db, s2.fetcher(), changed);
+    new_loop.Adopt(old_loop.TakeHandover());
+    ASSERT_TRUE(new_loop.ScrapeOnce(2000).ok());
+    auto as = db.SamplesOf(a);
+    ASSERT_EQ(as.size(), 2u);
+    EXPECT_EQ(as[1].v, 3);
+    EXPECT_EQ(as[1].t, 2000);
+    auto bs = db.SamplesOf(b);
+    ASSERT_EQ(bs.size(), 2u);
+    EXPECT_TRUE(IsStaleNaN(bs[1].v));
+    EXPECT_EQ(bs[1].t, 2000);
+    EXPECT_EQ(Values(db, up), (std::vector<double>{1, 1}));
+    new_loop.EndOfRun(3000);
+    as = db.SamplesOf(a);
+    ASSERT_EQ(as.size(), 3u);
+    EXPECT_TRUE(IsStaleNaN(as[2].v));
+    EXPECT_EQ(db.SamplesOf(b).size(), 2u);  // stale once only
+    EXPECT_TRUE(IsStaleNaN(Values(db, up).back()));
+  }
+  {
+    // The first scrape after the reload fails: everything adopted is stale.
+    FakeAppendable db;
+    Script s1, s2;
+    s1.answers.push_back(Text("a 1\nb 2\n"));
+    s2.answers.push_back(UnavailableError("refused"));
+    ScrapeLoop old_loop(&db, s1.fetcher(), Opts());
+    ASSERT_TRUE(old_loop.ScrapeOnce(1000).ok());
+    ScrapeLoop new_loop(&db, s2.fetcher(), changed);
+    new_loop.Adopt(old_loop.TakeHandover());
+    EXPECT_FALSE(new_loop.ScrapeOnce(2000).ok());
+    EXPECT_TRUE(IsStaleNaN(db.SamplesOf(a).back().v));
+    EXPECT_TRUE(IsStaleNaN(db.SamplesOf(b).back().v));
+    EXPECT_EQ(Values(db, up), (std::vector<double>{1, 0}));
+  }
+  {
+    // Stopped again before scraping: EndOfRun marks the adopted series.
+    FakeAppendable db;
+    Script s1, s2;
+    s1.answers.push_back(Text("a 1\n"));
+    ScrapeLoop old_loop(&db, s1.fetcher(), Opts());
+    ASSERT_TRUE(old_loop.ScrapeOnce(1000).ok());
+    ScrapeLoop new_loop(&db, s2.fetcher(), changed);
+    new_loop.Adopt(old_loop.TakeHandover());
+    new_loop.EndOfRun(1500);
+    EXPECT_TRUE(IsStaleNaN(db.SamplesOf(a).back().v));
+    EXPECT_TRUE(IsStaleNaN(Values(db, up).back()));
+  }
+}
+
 TEST(ScrapeLoopTest, ParseErrorFailsTheWholeScrape) {
   FakeAppendable db;
   Script s;
