@@ -218,6 +218,14 @@ def phase_restart_from(args, kind, binary, work):
     res["restart_cpu_s"] = proc_cpu(s.proc.pid)
     time.sleep(1)
     res["restart_rss_kb"] = proc_kb(s.proc.pid, "VmRSS:")
+    res["restart_hwm_kb"] = proc_kb(s.proc.pid, "VmHWM:")
+    if args.series:
+        res["restart_rss_per_series_b"] = res["restart_rss_kb"] * 1024 / args.series
+    if args.restart_settle > 0:
+        # RSS again once the process has been idle a while (allocator decay).
+        time.sleep(args.restart_settle)
+        res["restart_rss_settled_kb"] = proc_kb(s.proc.pid, "VmRSS:")
+        res["restart_cpu_settled_s"] = proc_cpu(s.proc.pid)
     s.kill9()
     shutil.rmtree(data, ignore_errors=True)
     return res
@@ -329,6 +337,8 @@ def main():
     ap.add_argument("--restart-from", default="",
                     help="with --phases restart: the --work dir of an earlier --keep run; "
                          "restarts each server on a copy of its kept data dir")
+    ap.add_argument("--restart-settle", type=float, default=0,
+                    help="with --phases restart: also read RSS this many seconds after ready")
     args = ap.parse_args()
     if "restart" in args.phases.split(",") and not args.restart_from:
         ap.error("--phases restart needs --restart-from")

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/heap.h"
 #include "blocks/bucket.h"
 #include "metrics/tsdb/db_querier.h"
 #include "telemetry/log.h"
@@ -92,6 +93,20 @@ Status DB::Init() {
     head_->SetMinValidTime(max_block_time);
   }
   SL_RETURN_IF_ERROR(head_->ReplayWal());
+  {
+    // Replay's transient memory (decoded batches, the chunk-file index, the
+    // workers' buffers) is free now: give its pages back before the server
+    // reports ready, instead of after the allocator's decay time (and only
+    // if the threads that freed it allocate again).
+    const std::optional<HeapStats> before = ReadHeapStats();
+    ReleaseFreeHeapMemory();
+    if (const std::optional<HeapStats> after = ReadHeapStats(); before && after) {
+      log::Info("heap after metrics WAL replay", {{"dir", options_.dir},
+                                                  {"allocated_bytes", after->allocated},
+                                                  {"resident_bytes_before_purge", before->resident},
+                                                  {"resident_bytes", after->resident}});
+    }
+  }
 
   if (options_.store != nullptr) {
     blocks::ShipperOptions so;

@@ -481,7 +481,16 @@ size_t Head::GarbageCollect(int64_t mint, size_t* chunks_removed) {
     std::lock_guard<std::mutex> l(hs.mu);
     stripe.clear();
     hs.series.ForEach([&](MemSeries* s) { stripe.push_back(s); });
-    for (MemSeries* s : stripe) {
+    // Each series is a cache miss: load the structs ahead. (What they
+    // point to is not prefetched: reading the pointers needs the ref
+    // stripe lock.)
+    constexpr size_t kAhead = 8;
+    for (size_t j = 0; j < stripe.size(); ++j) {
+      MemSeries* s = stripe[j];
+      if (j + kAhead < stripe.size()) {
+        const char* b = reinterpret_cast<const char*>(stripe[j + kAhead]);
+        for (size_t off = 0; off < sizeof(MemSeries); off += 64) __builtin_prefetch(b + off);
+      }
       RefStripe& rs = RefStripeOf(s->ref);
       std::lock_guard<std::mutex> rl(rs.mu);
       // Drop chunks entirely before mint.

@@ -7,10 +7,12 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include "metrics/tsdb/head.h"
 #include "metrics/tsdb/wal_records.h"
 #include "telemetry/log.h"
+#include "wal/replay_ahead.h"
 #include "wal/wal.h"
 
 namespace sightline::tsdb {
@@ -137,111 +139,106 @@ void ReplaySeriesIndex::Set(uint64_t ref, MemSeries* s) {
 // workers never contend for a lock: a series found in the replay index is
 // touched by its worker only until replay ends (the reading thread only
 // creates series and attaches their chunks before their samples follow).
-// Series records are applied by the replaying thread before the samples that
-// follow them are dispatched. Samples that re-attached on-disk chunks hold
-// are dropped here, before dispatch, when the chunks give a skip state
-// (ReplayChunks::SkipOf).
+//
+// The thread that replays the WAL applies a batch's series records, then
+// hands the batch's sample records, shared, to every worker (Add): each
+// worker decodes them, picks its own refs (resolving aliases), drops the
+// samples that re-attached on-disk chunks already hold (the per-ref skip
+// state of ReplayChunks, owned by the ref's worker) and applies the rest.
+// The replaying thread does no per-sample work: it creates the series.
 class WalReplayer {
  public:
+  // Sample records of one batch of WAL records.
+  struct SampleRecords {
+    std::shared_ptr<const wal::RecordBatch> batch;
+    std::vector<uint32_t> records;  // indexes into batch
+  };
+  // A sample record that does not decode (the first one; reported once).
+  struct BadRecord {
+    uint64_t count = 0;
+    Status first;
+    wal::WalPosition pos;
+  };
+
   WalReplayer(Head* head, int workers, const head_internal::ReplaySeriesIndex* index,
-              head_internal::ReplayChunks* chunks)
-      : head_(head), index_(index), chunks_(chunks), workers_(std::max(1, workers)) {
-    batch_.resize(workers_.size());
+              head_internal::ReplayChunks* chunks, int64_t min_valid)
+      : head_(head),
+        index_(index),
+        chunks_(chunks),
+        min_valid_(min_valid),
+        workers_(std::max(1, workers)) {
     if (workers_.size() == 1) return;  // applied inline
-    for (Worker& w : workers_) w.thread = std::thread([this, &w] { Run(w); });
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      Worker& w = workers_[i];
+      w.index = i;
+      w.thread = std::thread([this, &w] { Run(w); });
+    }
   }
   ~WalReplayer() { Stop(); }
 
-  // Dispatches `samples` (consumed); aliases resolved here, so that a
-  // series' samples all go to one worker.
-  void Add(std::vector<WalSample>* samples) {
-    for (auto& b : batch_) b.clear();
-    const size_t nw = workers_.size();
-    std::unique_lock<std::mutex> al(head_->aliases_mu_);
-    const bool any_alias = !head_->aliases_.empty();
-    if (!any_alias) al.unlock();
-    for (const WalSample& x : *samples) {
-      uint64_t ref = x.ref;
-      if ((ref & kRestoreLastBit) != 0) {  // no series has such a ref
-        ++unknown_;
-        continue;
-      }
-      if (any_alias) {
-        auto it = head_->aliases_.find(ref);
-        if (it != head_->aliases_.end()) ref = it->second;
-      }
-      std::vector<WalSample>& out = batch_[nw == 1 ? 0 : (ref & head_->stripe_mask_) % nw];
-      if (chunks_ != nullptr) {
-        head_internal::ReplayChunks::Skip* k = chunks_->SkipOf(ref);
-        if (k != nullptr && k->disk_max_t != kMinTime) {
-          // The test of Head::ReplaySampleLocked, on the skip state.
-          if (x.t <= k->disk_max_t && (k->last_t == kMinTime || x.t >= k->last_t)) {
-            k->last_t = x.t;
-            k->last_v = x.v_bits;
-            ++skipped_;
-            continue;
-          }
-          if (k->last_t != kMinTime) {
-            out.push_back(WalSample{ref | kRestoreLastBit, k->last_t, k->last_v});
-          }
-          // In order after the chunks: the series gets a head chunk, nothing
-          // more is skipped (older samples are out of order, as before).
-          if (x.t > k->disk_max_t) k->disk_max_t = kMinTime;
-        }
-      }
-      out.push_back(WalSample{ref, x.t, x.v_bits});
+  // Hands over sample records. The series records before them in the WAL
+  // must have been applied.
+  void Add(std::shared_ptr<const SampleRecords> samples) {
+    bool any_alias;
+    {
+      std::lock_guard<std::mutex> al(head_->aliases_mu_);
+      any_alias = !head_->aliases_.empty();
     }
-    if (al.owns_lock()) al.unlock();
-    if (nw == 1) {
-      Apply(workers_[0], batch_[0]);
+    Work work{std::move(samples), any_alias};
+    if (workers_.size() == 1) {
+      Process(workers_[0], work);
       return;
     }
-    for (size_t i = 0; i < nw; ++i) {
-      if (batch_[i].empty()) continue;
-      Worker& w = workers_[i];
+    for (Worker& w : workers_) {
       std::unique_lock<std::mutex> l(w.mu);
       w.cv.wait(l, [&] { return w.queue.size() < kMaxQueued; });
-      w.queue.push_back(std::move(batch_[i]));
-      if (!w.spare.empty()) {
-        batch_[i] = std::move(w.spare.back());
-        w.spare.pop_back();
-      } else {
-        batch_[i] = {};
-      }
+      w.queue.push_back(work);
       w.cv.notify_all();
     }
   }
 
-  // Waits for every dispatched sample; returns the summed counts.
-  Head::ApplyCounts Finish(uint64_t* unknown) {
+  // Waits for every sample handed over; returns the summed counts, the
+  // samples at or after min_valid and the sample records that did not decode.
+  Head::ApplyCounts Finish(uint64_t* unknown, uint64_t* samples, BadRecord* bad) {
     Stop();
     Head::ApplyCounts total;
-    *unknown = unknown_;
-    total.skipped_on_disk = skipped_;
+    *unknown = 0;
+    *samples = 0;
+    *bad = std::move(workers_[0].bad);  // worker 0 reports them
     for (const Worker& w : workers_) {
       total.appended += w.c.appended;
       total.ooo_appended += w.c.ooo_appended;
       total.dup_rejected += w.c.dup_rejected;
       total.ooo_rejected += w.c.ooo_rejected;
       total.chunks_created += w.c.chunks_created;
-      total.skipped_on_disk += w.c.skipped_on_disk;
+      total.skipped_on_disk += w.c.skipped_on_disk + w.skipped;
       total.mint = std::min(total.mint, w.c.mint);
       total.maxt = std::max(total.maxt, w.c.maxt);
       *unknown += w.unknown;
+      *samples += w.samples;
     }
     return total;
   }
 
  private:
-  static constexpr size_t kMaxQueued = 16;
+  static constexpr size_t kMaxQueued = 4;
+  struct Work {
+    std::shared_ptr<const SampleRecords> samples;
+    bool any_alias = false;  // aliases existed when the batch was handed over
+  };
   struct Worker {
+    size_t index = 0;
     std::mutex mu;
     std::condition_variable cv;
-    std::deque<std::vector<WalSample>> queue;
-    std::vector<std::vector<WalSample>> spare;  // drained batches, for reuse
+    std::deque<Work> queue;
     bool stop = false;
     std::thread thread;
+    std::vector<WalSample> decoded;  // the record being processed
+    std::vector<WalSample> mine;     // this worker's samples of it
+    BadRecord bad;                   // worker 0 only
+    uint64_t samples = 0;            // at or after min_valid, of this worker's refs
     Head::ApplyCounts c;
+    uint64_t skipped = 0;  // by the skip state, before applying
     uint64_t unknown = 0;
   };
 
@@ -257,21 +254,79 @@ class WalReplayer {
   }
 
   void Run(Worker& w) {
-    std::vector<WalSample> batch;
     for (;;) {
+      Work work;
       {
         std::unique_lock<std::mutex> l(w.mu);
-        if (batch.capacity() > 0 && w.spare.size() < 4) {
-          batch.clear();
-          w.spare.push_back(std::move(batch));
-        }
         w.cv.wait(l, [&] { return w.stop || !w.queue.empty(); });
         if (w.queue.empty()) return;  // stopped and drained
-        batch = std::move(w.queue.front());
+        work = std::move(w.queue.front());
         w.queue.pop_front();
         w.cv.notify_all();
       }
-      Apply(w, batch);
+      Process(w, work);
+    }
+  }
+
+  void Process(Worker& w, const Work& work) {
+    const wal::RecordBatch& b = *work.samples->batch;
+    for (uint32_t i : work.samples->records) {
+      if (Status s = DecodeSamples(b.record(i), &w.decoded); !s.ok()) {
+        if (w.index == 0 && w.bad.count++ == 0) {
+          w.bad.first = std::move(s);
+          w.bad.pos = b.position(i);
+        }
+        continue;
+      }
+      Select(w, w.decoded, work.any_alias);
+      Apply(w, w.mine);
+    }
+  }
+
+  // Fills w.mine with the worker's samples of `samples`: aliases resolved,
+  // samples the on-disk chunks hold dropped (with a restore entry before
+  // the first sample kept after skipped ones).
+  void Select(Worker& w, const std::vector<WalSample>& samples, bool any_alias) {
+    std::vector<WalSample>& out = w.mine;
+    out.clear();
+    const size_t nw = workers_.size();
+    std::unique_lock<std::mutex> al(head_->aliases_mu_, std::defer_lock);
+    if (any_alias) al.lock();
+    for (const WalSample& x : samples) {
+      if (x.t < min_valid_) continue;
+      uint64_t ref = x.ref;
+      if ((ref & kRestoreLastBit) != 0) {  // no series has such a ref
+        if (w.index == 0) {
+          ++w.unknown;
+          ++w.samples;
+        }
+        continue;
+      }
+      if (any_alias) {
+        auto it = head_->aliases_.find(ref);
+        if (it != head_->aliases_.end()) ref = it->second;
+      }
+      if (nw > 1 && (ref & head_->stripe_mask_) % nw != w.index) continue;
+      ++w.samples;
+      if (chunks_ != nullptr) {
+        head_internal::ReplayChunks::Skip* k = chunks_->SkipOf(ref);
+        if (k != nullptr && k->disk_max_t != kMinTime) {
+          // The test of Head::ReplaySampleLocked, on the skip state.
+          if (x.t <= k->disk_max_t && (k->last_t == kMinTime || x.t >= k->last_t)) {
+            k->last_t = x.t;
+            k->last_v = x.v_bits;
+            ++w.skipped;
+            continue;
+          }
+          if (k->last_t != kMinTime) {
+            out.push_back(WalSample{ref | kRestoreLastBit, k->last_t, k->last_v});
+          }
+          // In order after the chunks: the series gets a head chunk, nothing
+          // more is skipped (older samples are out of order, as before).
+          if (x.t > k->disk_max_t) k->disk_max_t = kMinTime;
+        }
+      }
+      out.push_back(WalSample{ref, x.t, x.v_bits});
     }
   }
 
@@ -289,11 +344,21 @@ class WalReplayer {
   void Apply(Worker& w, const std::vector<WalSample>& samples) {
     Head::ApplyCounts& c = w.c;
     const size_t n = samples.size();
-    constexpr size_t kAhead = 8;
+    // Two-stage prefetch: a series struct kAhead samples ahead, then, once
+    // it is in cache, its open chunk's bytes kAhead / 2 ahead (each sample
+    // is another series: without this, loading the chunk is a cache miss).
+    constexpr size_t kAhead = 16;
     for (size_t i = 0; i < n; ++i) {
       if (i + kAhead < n) {
         if (MemSeries* p = index_->Get(samples[i + kAhead].ref & ~kRestoreLastBit)) {
-          __builtin_prefetch(p);
+          // The struct spans a few cache lines (the open chunk is mid-way).
+          const char* b = reinterpret_cast<const char*>(p);
+          for (size_t off = 0; off < sizeof(MemSeries); off += 64) __builtin_prefetch(b + off, 1);
+        }
+      }
+      if (i + kAhead / 2 < n) {
+        if (MemSeries* p = index_->Get(samples[i + kAhead / 2].ref & ~kRestoreLastBit)) {
+          p->head_chunk.Prefetch();
         }
       }
       const WalSample& x = samples[i];
@@ -327,10 +392,8 @@ class WalReplayer {
   Head* const head_;
   const head_internal::ReplaySeriesIndex* const index_;
   head_internal::ReplayChunks* const chunks_;  // nullptr: no chunk files
+  const int64_t min_valid_;
   std::deque<Worker> workers_;
-  std::vector<std::vector<WalSample>> batch_;
-  uint64_t skipped_ = 0;  // by the skip state, before dispatch
-  uint64_t unknown_ = 0;
 };
 
 void Head::ReplaySampleLocked(MemSeries* s, int64_t t, uint64_t v_bits, ApplyCounts* c) {
@@ -425,7 +488,6 @@ Status Head::ReplayWal() {
   const auto start = std::chrono::steady_clock::now();
   const int64_t min_valid = MinValidTime();
   std::vector<WalSeries> series;
-  std::vector<WalSample> samples;
   std::vector<WalExemplar> exemplars;
   WalMetadata md;
   uint64_t bad_records = 0, unknown_refs = 0, series_records = 0, sample_count = 0;
@@ -433,23 +495,28 @@ Status Head::ReplayWal() {
   if (threads <= 0)
     threads = static_cast<int>(std::min(8u, std::max(1u, std::thread::hardware_concurrency())));
   head_internal::ReplaySeriesIndex index;
-  WalReplayer replayer(this, threads, &index, replay_chunks_.get());
+  WalReplayer replayer(this, threads, &index, replay_chunks_.get(), min_valid);
   std::string first_error;
 
+  wal::WalPosition first_pos;
   auto bad = [&](const Status& st, const wal::WalPosition& pos) {
     ++bad_records;
     if (first_error.empty()) {
+      first_pos = pos;
       first_error = st.ToString() + " (segment " + std::to_string(pos.segment) + ", offset " +
                     std::to_string(pos.offset) + (pos.in_checkpoint ? ", checkpoint)" : ")");
     }
   };
 
-  Status st = w->Replay([&](std::string_view rec, wal::WalPosition pos) -> Status {
+  // Reading (pages, checksums, decompression) runs ahead on its own thread;
+  // this thread decodes, applies series records and hands samples over.
+  auto one = [&](std::string_view rec, const wal::WalPosition& pos, uint32_t rec_index,
+                 WalReplayer::SampleRecords* batch_samples) {
     switch (RecordTypeOf(rec)) {
       case WalRecordType::kSeries: {
         if (Status s = DecodeSeries(rec, &series); !s.ok()) {
           bad(s, pos);
-          return Status::Ok();
+          return;
         }
         for (WalSeries& ws : series) {
           Labels lset = WithoutEmptyValues(std::move(ws.labels));
@@ -459,46 +526,70 @@ Status Head::ReplayWal() {
           if (replay_chunks_ != nullptr) AttachChunksForReplay(ws.ref);
           ++series_records;
         }
-        return Status::Ok();
+        return;
       }
-      case WalRecordType::kSamples: {
-        if (Status s = DecodeSamples(rec, &samples); !s.ok()) {
-          bad(s, pos);
-          return Status::Ok();
-        }
-        std::erase_if(samples, [&](const WalSample& x) { return x.t < min_valid; });
-        sample_count += samples.size();
-        replayer.Add(&samples);
-        return Status::Ok();
-      }
+      case WalRecordType::kSamples:
+        batch_samples->records.push_back(rec_index);  // decoded by the workers
+        return;
       case WalRecordType::kExemplars: {
         if (Status s = DecodeExemplars(rec, &exemplars); !s.ok()) {
           bad(s, pos);
-          return Status::Ok();
+          return;
         }
         for (WalExemplar& e : exemplars) {
           MemSeries* s = LookupForReplay(e.ref);
           if (s == nullptr) continue;
           (void)exemplars_.Add(StoredExemplar{s->ref, e.t, e.v_bits, std::move(e.labels)});
         }
-        return Status::Ok();
+        return;
       }
       case WalRecordType::kMetadata: {
         if (Status s = DecodeMetadata(rec, &md); !s.ok()) {
           bad(s, pos);
-          return Status::Ok();
+          return;
         }
         std::lock_guard<std::mutex> l(metadata_mu_);
         metadata_[md.family] = metrics::MetricMetadata{md.type, md.help, md.unit};
-        return Status::Ok();
+        return;
       }
       case WalRecordType::kUnknown:
         bad(DataLossError("unknown metrics WAL record type"), pos);
-        return Status::Ok();
+        return;
     }
+  };
+  wal::ReplayAheadOptions ahead;
+  ahead.batch_bytes = 512u << 10;
+  ahead.max_batches_ahead = 8;
+  Status st = wal::ReplayAhead(w, ahead, [&](std::shared_ptr<const wal::RecordBatch> b) {
+    auto batch_samples = std::make_shared<WalReplayer::SampleRecords>();
+    batch_samples->batch = b;
+    for (size_t i = 0; i < b->size(); ++i) {
+      const std::string_view rec = b->record(i);
+      // Samples stay in WAL order relative to the series records: a series
+      // record after samples in the same batch hands those samples over first.
+      if (RecordTypeOf(rec) == WalRecordType::kSeries && !batch_samples->records.empty()) {
+        replayer.Add(std::move(batch_samples));
+        batch_samples = std::make_shared<WalReplayer::SampleRecords>();
+        batch_samples->batch = b;
+      }
+      one(rec, b->position(i), static_cast<uint32_t>(i), batch_samples.get());
+    }
+    if (!batch_samples->records.empty()) replayer.Add(std::move(batch_samples));
     return Status::Ok();
   });
-  const ApplyCounts c = replayer.Finish(&unknown_refs);
+  WalReplayer::BadRecord bad_samples;
+  const ApplyCounts c = replayer.Finish(&unknown_refs, &sample_count, &bad_samples);
+  if (bad_samples.count > 0) {
+    // Report the first bad record in WAL order, of all kinds.
+    const wal::WalPosition& p = bad_samples.pos;
+    if (!first_error.empty() &&
+        std::tuple(!p.in_checkpoint, p.segment, p.offset) <
+            std::tuple(!first_pos.in_checkpoint, first_pos.segment, first_pos.offset)) {
+      first_error.clear();
+    }
+    bad(bad_samples.first, p);
+    bad_records += bad_samples.count - 1;
+  }
   uint64_t orphan_chunks = 0;
   if (replay_chunks_ != nullptr) {
     orphan_chunks = replay_chunks_->Untaken();

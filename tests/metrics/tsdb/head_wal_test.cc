@@ -98,7 +98,7 @@ struct Opened {
 };
 
 Opened Open(io::Env* env, const std::string& dir, int64_t min_valid = head_internal::kMinTime,
-            uint64_t segment_size = 128ull << 20) {
+            uint64_t segment_size = 128ull << 20, int replay_threads = 0) {
   Opened o;
   wal::WalOptions wo;
   wo.dir = dir;
@@ -114,6 +114,7 @@ Opened Open(io::Env* env, const std::string& dir, int64_t min_valid = head_inter
   ho.stripes = 16;
   ho.wal = o.wal.get();
   ho.chunk_range_ms = 2 * kHour;
+  ho.replay_threads = replay_threads;
   o.head = std::make_unique<Head>(ho);
   o.head->SetMinValidTime(min_valid);
   Status st = o.head->ReplayWal();
@@ -321,6 +322,92 @@ TEST(HeadWalTest, SeriesRecreatedUnderANewRefIsOneSeriesAfterRestart) {
   EXPECT_EQ(got.series["{__name__=\"flappy\"}"], (std::vector<BitsSample>{{t_new, Bits(2)}}));
   EXPECT_EQ(got.series["{__name__=\"other\"}"],
             (std::vector<BitsSample>{{3 * kHour + 10 * kMin, Bits(1)}}));
+}
+
+// Replay reads the WAL ahead on its own thread and hands each batch's
+// samples to every worker, which picks its own series: over many batches,
+// with series records between sample records, out-of-order samples and
+// series recreated under new refs (aliases), any number of workers must
+// give what one gives, and that is what was written.
+TEST(HeadWalTest, LargeReplayIsTheSameWithOneOrManyWorkers) {
+  io::MemEnv env;
+  constexpr int kSeries = 4000, kRounds = 60, kFlappy = 50;
+  const int64_t t0 = 2 * kHour;
+  auto name = [](int i) { return L({"__name__", "m", "i", std::to_string(i)}); };
+  auto flappy = [](int k) { return L({"__name__", "flappy", "k", std::to_string(k)}); };
+  Selection written;
+  {
+    Opened o = Open(&env, "/wal", head_internal::kMinTime, 1u << 20, 1);
+    std::vector<uint64_t> refs(kSeries, 0);
+    for (int r = 0; r < kRounds; ++r) {
+      auto app = o.head->NewAppender();
+      for (int i = 0; i < kSeries; ++i) {
+        if (i % 40 > r) continue;  // series appear over the first rounds
+        auto got = app->Append(refs[i], refs[i] ? Labels() : name(i), t0 + r * 15'000, r * 1.5 + i);
+        ASSERT_TRUE(got.ok()) << got.status().ToString();
+        refs[i] = *got;
+      }
+      if (r < 5) {
+        for (int k = 0; k < kFlappy; ++k) {
+          ASSERT_TRUE(app->Append(0, flappy(k), t0 + r * 1000, k).ok());
+        }
+      }
+      ASSERT_TRUE(app->Commit().ok());
+      if (r == 30) {
+        // Out of order, inside the window: every 7th series, 20 s back.
+        app = o.head->NewAppender();
+        for (int i = 0; i < kSeries; i += 7) {
+          if (refs[i] == 0) continue;
+          ASSERT_TRUE(app->Append(refs[i], Labels(), t0 + r * 15'000 - 20'000, -1).ok());
+        }
+        ASSERT_TRUE(app->Commit().ok());
+      }
+      if (r == 10) {
+        // Drop the flappy series (their samples are older than this), then
+        // recreate them: new refs with the labels of the old ones.
+        o.head->RaiseMinValidTime(t0 + 6000);
+        ASSERT_TRUE(o.head->Truncate(t0 + 6000).ok());
+        app = o.head->NewAppender();
+        for (int k = 0; k < kFlappy; ++k) {
+          ASSERT_TRUE(app->Append(0, flappy(k), t0 + 20 * 15'000 + k, k).ok());
+        }
+        ASSERT_TRUE(app->Commit().ok());
+      }
+    }
+    written = Everything(*o.head);
+    ASSERT_TRUE(o.wal->Close().ok());
+  }
+  Selection one;
+  {
+    Opened o = Open(&env, "/wal", head_internal::kMinTime, 1u << 20, 1);
+    one = Everything(*o.head);
+    ASSERT_TRUE(o.wal->Close().ok());
+  }
+  EXPECT_EQ(one.series.size(), static_cast<size_t>(kSeries + kFlappy));
+  for (int i = 0; i < kSeries; ++i) {
+    const std::string key = "{__name__=\"m\", i=\"" + std::to_string(i) + "\"}";
+    const auto& got = one.series[key];
+    // The checkpoint written by the truncation dropped the sample records
+    // wholly before its mint (round 0).
+    std::vector<BitsSample> want = written.series[key];
+    std::erase_if(want, [&](const BitsSample& x) { return x.first < t0 + 6000; });
+    ASSERT_EQ(got, want) << i;
+    ASSERT_GE(got.size(), static_cast<size_t>(kRounds - 1 - i % 40)) << i;
+    EXPECT_EQ(got.back(), (BitsSample{t0 + (kRounds - 1) * 15'000, Bits((kRounds - 1) * 1.5 + i)}));
+  }
+  for (int k = 0; k < kFlappy; ++k) {
+    const auto& got = one.series["{__name__=\"flappy\", k=\"" + std::to_string(k) + "\"}"];
+    ASSERT_FALSE(got.empty()) << k;
+    EXPECT_EQ(got.back(), (BitsSample{t0 + 20 * 15'000 + k, Bits(k)})) << k;
+  }
+  for (int threads : {2, 3, 8}) {
+    Opened o = Open(&env, "/wal", head_internal::kMinTime, 1u << 20, threads);
+    Selection many = Everything(*o.head);
+    EXPECT_EQ(many.order, one.order) << threads;
+    EXPECT_TRUE(many.series == one.series) << threads;
+    EXPECT_EQ(o.head->Stats().num_series, static_cast<size_t>(kSeries + kFlappy)) << threads;
+    ASSERT_TRUE(o.wal->Close().ok());
+  }
 }
 
 TEST(HeadWalTest, FailedWalWriteFailsTheCommitAndAppliesNothing) {

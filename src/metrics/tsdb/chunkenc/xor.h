@@ -64,6 +64,13 @@ class XorChunk {
   std::string_view Bytes() const {
     return std::string_view(bytes_.data(), static_cast<size_t>((bit_len_ + 7) / 8));
   }
+  // Asks the CPU to load the bytes the next Append reads and writes (the
+  // count in the header and the end): for loops that append to many chunks
+  // in turn (WAL replay).
+  void Prefetch() const {
+    __builtin_prefetch(bytes_.data(), 1);
+    __builtin_prefetch(bytes_.data() + bit_len_ / 8, 1);
+  }
   // First and last timestamp appended (undefined when empty).
   int64_t MinTime() const { return min_t_; }
   int64_t MaxTime() const { return t_; }
