@@ -808,5 +808,69 @@ void BM_BytesPerSpan(benchmark::State& state) {
 }
 BENCHMARK(BM_BytesPerSpan)->Unit(benchmark::kMillisecond)->Iterations(3);
 
+// The head's block cut alone: 10,000 traces × 10 spans held as the head
+// holds them (one inline-string record per trace, what EncodeOtlpWire and
+// EncodeTrace write) transcoded into a block (TranscodeTrace, dictionary,
+// zstd, index, bloom) in a MemEnv. CPU per span is the figure: it is what
+// the maintenance thread takes from ingest. Args: zstd level; parts per
+// trace (2: every trace's spans arrived in two requests and are merged).
+void BM_BlockCut(benchmark::State& state) {
+  std::mt19937_64 rng(4);
+  const int parts = static_cast<int>(state.range(1));
+  std::vector<std::string> ids;
+  std::vector<std::vector<std::string>> recs;
+  for (int i = 0; i < 10000; ++i) {
+    Trace t = RealisticTrace(rng, 10, kT0 + i * 1000000ull);
+    ids.push_back(t.trace_id);
+    std::vector<std::string> rs;
+    if (parts == 1) {
+      rs.emplace_back();
+      store::EncodeTrace(t, nullptr, &rs.back());
+    } else {
+      // Spans split in halves, each part with all resources and scopes.
+      Trace a = t, b = t;
+      a.spans.resize(t.spans.size() / 2);
+      b.spans.erase(b.spans.begin(), b.spans.begin() + static_cast<long>(t.spans.size() / 2));
+      for (const Trace* p : {&a, &b}) {
+        rs.emplace_back();
+        store::EncodeTrace(*p, nullptr, &rs.back());
+      }
+    }
+    recs.push_back(std::move(rs));
+  }
+  store::BlockWriteOptions wo;
+  wo.zstd_level = static_cast<int>(state.range(0));
+  double stored = 0;
+  for (auto _ : state) {
+    io::MemEnv mem;
+    std::vector<store::BlockTrace> bt;
+    bt.reserve(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const std::vector<std::string>* rs = &recs[i];
+      bt.push_back({ids[i], [rs](store::StringDict* dict, std::string* out,
+                                 store::TraceSummary* sum) {
+                      std::vector<std::string_view> v(rs->begin(), rs->end());
+                      return store::TranscodeTrace(v, dict, out, sum);
+                    }});
+    }
+    auto meta = store::WriteBlockEncoded(&mem, "/b", "t", std::move(bt), wo);
+    if (!meta.ok()) {
+      state.SkipWithError(meta.status().ToString().c_str());
+      break;
+    }
+    stored = static_cast<double>(meta->stats.at("numBytes"));
+  }
+  state.counters["bytes_per_span"] = stored / 100000.0;
+  state.counters["ns_per_span"] = benchmark::Counter(
+      100000.0 * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_BlockCut)
+    ->ArgNames({"zstd", "parts"})
+    ->Args({3, 1})
+    ->Args({1, 1})
+    ->Args({3, 2})
+    ->Unit(benchmark::kMillisecond);
+
 }  // namespace
 }  // namespace sightline::traces

@@ -135,6 +135,10 @@ struct TracesConfig {
   std::chrono::milliseconds ship_interval{30 * 1000};
   std::chrono::milliseconds local_retention{3600 * 1000};
   std::chrono::milliseconds blocklist_poll{30 * 1000};
+  // Search: blocks are batched into jobs of at least this many bytes
+  // (Tempo's query_frontend.search.target_bytes_per_job); the streaming
+  // querier sends what each job found.
+  uint64_t search_target_bytes_per_job = 100ull << 20;
   // Tail sampling (the seed's gateway policies): keep errors, slow traces,
   // critical attribute values, and a probabilistic share of the rest.
   bool sampling_enabled = false;

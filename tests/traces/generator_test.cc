@@ -7,7 +7,9 @@
 
 #include "metrics/storage/storage.h"
 #include "traces/generator/metrics_generator.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "traces/ingest/ids.h"
+#include "traces/ingest/otlp_wire.h"
 #include "traces/test_traces.h"
 
 namespace sightline::traces::generator {
@@ -145,6 +147,95 @@ TEST(MetricsGeneratorTest, FailedPushIsNotCounted) {
                     "span_kind=\"SPAN_KIND_SERVER\", span_name=\"GET /cart\", "
                     "status_code=\"STATUS_CODE_UNSET\"}"),
             2);
+}
+
+// The OTLP/protobuf path hands the generator encoded traces with span
+// views (PushEncoded): it must count exactly what the model path counts,
+// service-graph edges across pushes included.
+TEST(MetricsGeneratorTest, EncodedPushCountsLikeModelPush) {
+  namespace coltrace = opentelemetry::proto::collector::trace::v1;
+  const uint64_t t0 = 1'700'000'000'000'000'000ull;
+  std::vector<std::string> bodies;
+  for (int r = 0; r < 3; ++r) {
+    coltrace::ExportTraceServiceRequest req;
+    for (int svc = 0; svc < 3; ++svc) {
+      auto* rs = req.add_resource_spans();
+      auto* kv = rs->mutable_resource()->add_attributes();
+      kv->set_key("service.name");
+      if (svc < 2) kv->mutable_value()->set_string_value("svc-" + std::to_string(svc));
+      auto* ss = rs->add_scope_spans();
+      for (int i = 0; i < 40; ++i) {
+        auto* sp = ss->add_spans();
+        // Trace i; svc-0's CLIENT spans are the parents of svc-1's SERVER
+        // spans of the next request (paired across pushes).
+        sp->set_trace_id(traces::testing::TraceId(i + 1));
+        sp->set_span_id(traces::testing::SpanId(10000 * (r + 1) + 100 * svc + i + 1));
+        if (svc == 1 && r > 0) sp->set_parent_span_id(traces::testing::SpanId(10000 * r + i + 1));
+        sp->set_name(i % 2 ? "GET /a" : "db");
+        sp->set_kind(static_cast<opentelemetry::proto::trace::v1::Span_SpanKind>(
+            svc == 0 ? 3 : svc == 1 ? 2 : i % 6));
+        sp->set_start_time_unix_nano(t0 + i * 1000);
+        sp->set_end_time_unix_nano(t0 + i * 1000 + (i + 1) * 3'000'000);
+        if (i % 7 == 0) sp->mutable_status()->set_code(opentelemetry::proto::trace::v1::Status::STATUS_CODE_ERROR);
+      }
+    }
+    bodies.push_back(req.SerializeAsString());
+  }
+  GeneratorOptions o;
+  o.now_ms = [] { return int64_t{1'700'000'000'000}; };
+  NullSink sink;
+  Recording model_rec, enc_rec;
+  MetricsGenerator model(&sink, &model_rec, o), enc(&sink, &enc_rec, o);
+  for (const std::string& body : bodies) {
+    auto m = ingest::TracesFromOtlpWire(body, {});
+    auto e = ingest::EncodeOtlpWire(body, {});
+    ASSERT_TRUE(m.ok() && e.ok());
+    ingest::PushResult pr;
+    ASSERT_TRUE(model.Push("t", std::move(m->traces), &pr).ok());
+    ASSERT_TRUE(enc.PushEncoded("t", e->traces, &pr).ok());
+  }
+  ASSERT_TRUE(model.Collect().ok());
+  ASSERT_TRUE(enc.Collect().ok());
+  EXPECT_FALSE(model_rec.values.empty());
+  EXPECT_EQ(enc_rec.values, model_rec.values);
+  EXPECT_EQ(enc_rec.exemplars, model_rec.exemplars);
+  EXPECT_EQ(enc_rec.Get("{__name__=\"traces_service_graph_request_total\", client=\"svc-0\", "
+                        "server=\"svc-1\"}"),
+            80);
+}
+
+// Many unpaired halves at once (the pending-edge table grows, entries are
+// removed from the middle of probe runs), paired in another order.
+TEST(MetricsGeneratorTest, ManyPendingEdgesPairInAnyOrder) {
+  NullSink sink;
+  Recording rec;
+  GeneratorOptions o;
+  o.now_ms = [] { return int64_t{1'700'000'000'000}; };
+  MetricsGenerator g(&sink, &rec, o);
+  const int n = 5000;
+  std::vector<Trace> clients, servers;
+  for (int i = 0; i < n; ++i) {
+    Trace c = MakeTrace(i + 1, 1, "front");
+    c.spans[0].kind = 3;
+    Trace s = MakeTrace(i + 1, 1, "back");
+    s.spans[0].span_id = traces::testing::SpanId(900000 + i);
+    s.spans[0].parent_span_id = c.spans[0].span_id;
+    s.spans[0].kind = 2;
+    clients.push_back(c);
+    servers.push_back(s);
+  }
+  ingest::PushResult pr;
+  // Half the servers first, then all clients, then the other servers
+  // backwards: both tables hold thousands of halves at some point.
+  std::vector<Trace> first(servers.begin(), servers.begin() + n / 2);
+  ASSERT_TRUE(g.Push("t", first, &pr).ok());
+  ASSERT_TRUE(g.Push("t", clients, &pr).ok());
+  std::vector<Trace> rest(servers.rbegin(), servers.rbegin() + (n - n / 2));
+  ASSERT_TRUE(g.Push("t", rest, &pr).ok());
+  ASSERT_TRUE(g.Collect().ok());
+  EXPECT_EQ(rec.Get("{__name__=\"traces_service_graph_request_total\", client=\"front\", "
+                    "server=\"back\"}"),
+            n);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // TracesFromOtlpWire against the protobuf path it replaces on POST
 // /v1/traces (ParseFromString + TracesFromOtlp): same result for every
-// request it accepts, and it must not accept what protobuf rejects.
+// request it accepts, and it must not accept what protobuf rejects. Every
+// body is also run through EncodeOtlpWire (what POST /v1/traces and gRPC
+// Export run now), which must produce exactly EncodeTrace of the model.
 #include "traces/ingest/otlp_wire.h"
 
 #include <random>
@@ -46,10 +48,65 @@ std::optional<std::string> ViaProtobuf(const std::string& body, const ConvertOpt
   return Encoded(TracesFromOtlp(req, o));
 }
 
+// EncodeOtlpWire against TracesFromOtlpWire: declines the same bodies;
+// otherwise the same counts and messages, records byte for byte what
+// EncodeTrace writes for the model traces, span views equal to the spans.
+void CheckEncoder(const std::string& body, const ConvertOptions& o,
+                  const Result<ConvertResult>& model) {
+  auto enc = EncodeOtlpWire(body, o);
+  ASSERT_EQ(enc.ok(), model.ok()) << (enc.ok() ? "encoder accepted" : "encoder declined")
+                                  << " what the model path did not";
+  if (!enc.ok()) {
+    EXPECT_EQ(enc.status().code(), StatusCode::kInvalidArgument);
+    return;
+  }
+  const ConvertResult& m = *model;
+  EXPECT_EQ(enc->spans, m.spans);
+  EXPECT_EQ(enc->rejected_spans, m.rejected_spans);
+  EXPECT_EQ(enc->truncated_values, m.truncated_values);
+  EXPECT_EQ(enc->messages, m.messages);
+  const EncodedTraces& et = enc->traces;
+  ASSERT_EQ(et.size(), m.traces.size());
+  size_t spans = 0;
+  for (size_t i = 0; i < et.size(); ++i) {
+    const Trace& t = m.traces[i];
+    std::string want;
+    store::EncodeTrace(t, nullptr, &want);
+    EXPECT_EQ(et.record(i), want) << "trace " << i;
+    EXPECT_EQ(et.trace_id(i), t.trace_id);
+    ASSERT_EQ(et.traces[i].num_spans, t.spans.size());
+    ASSERT_EQ(et.traces[i].first_span, spans);
+    for (size_t k = 0; k < t.spans.size(); ++k) {
+      const Span& s = t.spans[k];
+      const SpanView& v = et.spans[spans + k];
+      EXPECT_EQ(v.name, s.name);
+      EXPECT_EQ(v.span_id, s.span_id);
+      EXPECT_EQ(v.parent_span_id, s.parent_span_id);
+      EXPECT_EQ(v.kind, s.kind);
+      EXPECT_EQ(v.status_code, s.status_code);
+      EXPECT_EQ(v.start_unix_nano, s.start_unix_nano);
+      EXPECT_EQ(v.end_unix_nano, s.end_unix_nano);
+      // The generator's service: the first service.name with a string value.
+      std::string service = "unknown_service";
+      for (const KeyValue& kv : t.resources[s.resource_index].attributes) {
+        if (kv.key != "service.name") continue;
+        if (const auto* sv = std::get_if<std::string>(&kv.value.v)) {
+          service = *sv;
+          break;
+        }
+      }
+      EXPECT_EQ(v.service, service);
+    }
+    spans += t.spans.size();
+  }
+  EXPECT_EQ(et.spans.size(), spans);
+}
+
 // Checks the wire converter against protobuf; returns whether it accepted.
 bool Check(const std::string& body, const ConvertOptions& o = {}) {
   auto want = ViaProtobuf(body, o);
   auto got = TracesFromOtlpWire(body, o);
+  CheckEncoder(body, o, got);
   if (!got.ok()) {
     EXPECT_EQ(got.status().code(), StatusCode::kInvalidArgument);
     return false;
@@ -260,6 +317,7 @@ TEST(OtlpWire, LeavesInvalidUtf8AndMergesToProtobuf) {
   std::string bad = body;
   bad.replace(bad.find("ok"), 2, "\xc3\x28");
   EXPECT_FALSE(TracesFromOtlpWire(bad, {}).ok());
+  EXPECT_FALSE(EncodeOtlpWire(bad, {}).ok());
   EXPECT_FALSE(ViaProtobuf(bad, {}).has_value());
   // A singular message twice (protobuf merges): left to protobuf.
   auto* st = s->mutable_status();
@@ -273,6 +331,7 @@ TEST(OtlpWire, LeavesInvalidUtf8AndMergesToProtobuf) {
                       std::string(1, static_cast<char>(span.size())) + span;
   ASSERT_TRUE(r2.ParseFromString(body2));
   EXPECT_FALSE(TracesFromOtlpWire(body2, {}).ok());
+  EXPECT_FALSE(EncodeOtlpWire(body2, {}).ok());
   EXPECT_TRUE(Check(twice));
 }
 

@@ -67,6 +67,94 @@ TEST(CodecTest, RoundTripInlineAndDictionary) {
   }
 }
 
+// TranscodeTrace (the cut) must write exactly what decoding the head's
+// records, merging them (dedup off) and encoding with the dictionary wrote.
+TEST(CodecTest, TranscodeEqualsDecodeMergeEncode) {
+  auto part = [](uint64_t seed, int spans, uint64_t start, bool extra) {
+    Trace t = MakeTrace(9, spans, "svc-" + std::to_string(seed % 3), start);
+    for (size_t i = 0; i < t.spans.size(); ++i) t.spans[i].span_id = traces::testing::SpanId(seed * 100 + i + 1);
+    if (extra) {
+      // A second resource and scope, used by the last span only, and an
+      // unused third resource (kept by the first part, dropped by later ones).
+      Resource r2;
+      r2.attributes = {traces::testing::Str("service.name", "other"), traces::testing::Int("n", -5)};
+      r2.schema_url = "https://schema/1";
+      t.resources.push_back(r2);
+      Resource unused;
+      unused.attributes = {traces::testing::Str("unused", "yes")};
+      t.resources.push_back(unused);
+      Scope s2;
+      s2.name = "lib2";
+      KeyValue kv;
+      kv.key = "nested";
+      kv.value.v = KeyValueList{traces::testing::Str("a", "b"), traces::testing::Int("c", 1)};
+      s2.attributes.push_back(kv);
+      t.scopes.push_back(s2);
+      Span& last = t.spans.back();
+      last.resource_index = 1;
+      last.scope_index = 1;
+      last.links.push_back({TraceId(4), traces::testing::SpanId(4), "st", {traces::testing::Str("l", "m")}, 1, 2});
+      KeyValue arr;
+      arr.key = "arr";
+      arr.value.v = ArrayValue{AttributeValue{std::string("x")}, AttributeValue{2.5}, AttributeValue{true}};
+      last.attributes.push_back(arr);
+      KeyValue bytes;
+      bytes.key = "b";
+      bytes.value.v = std::string("\x00\xff", 2);
+      bytes.value.is_bytes = true;
+      last.attributes.push_back(bytes);
+      last.parent_span_id.clear();
+      last.status_code = 2;
+      last.status_message = "boom";
+      last.end_unix_nano = last.start_unix_nano - 7;  // negative duration
+    }
+    return t;
+  };
+  const uint64_t t0 = 1'700'000'000'000'000'000ull;
+  std::vector<std::vector<Trace>> cases = {
+      {part(1, 3, t0, false)},
+      {part(1, 3, t0, true)},
+      {part(1, 3, t0 + 5000, true), part(2, 2, t0, false), part(3, 4, t0 + 99, true)},
+      {part(1, 0, t0, false), part(2, 2, t0, true)},  // a first part without spans
+      {part(1, 2, t0, true), part(2, 0, t0, false), part(3, 1, t0 - 1, false)},
+  };
+  for (size_t c = 0; c < cases.size(); ++c) {
+    std::vector<std::string> recs(cases[c].size());
+    std::vector<std::string_view> parts;
+    Trace merged;
+    for (size_t i = 0; i < cases[c].size(); ++i) {
+      EncodeTrace(cases[c][i], nullptr, &recs[i]);
+      parts.push_back(recs[i]);
+      Trace back;
+      ASSERT_TRUE(DecodeTrace(recs[i], nullptr, &back).ok());
+      MergeTrace(std::move(back), &merged, /*dedup=*/false);
+    }
+    StringDict want_dict, got_dict;
+    want_dict.Add("pre-existing");
+    got_dict.Add("pre-existing");
+    std::string want, got;
+    EncodeTrace(merged, &want_dict, &want);
+    TraceSummary sum;
+    ASSERT_TRUE(TranscodeTrace(parts, &got_dict, &got, &sum).ok()) << "case " << c;
+    EXPECT_EQ(got, want) << "case " << c;
+    EXPECT_EQ(got_dict.strings(), want_dict.strings()) << "case " << c;
+    auto [lo, hi] = TraceTimeRange(merged);
+    EXPECT_EQ(sum.spans, merged.spans.size());
+    EXPECT_EQ(sum.min_start, lo);
+    EXPECT_EQ(sum.max_end, hi);
+  }
+  // Damaged records fail as DecodeTrace does, never crash.
+  std::string rec;
+  EncodeTrace(part(1, 3, t0, true), nullptr, &rec);
+  for (size_t cut = 0; cut < rec.size(); cut += 3) {
+    StringDict d;
+    std::string out;
+    TraceSummary sum;
+    std::vector<std::string_view> parts = {std::string_view(rec).substr(0, cut)};
+    EXPECT_FALSE(TranscodeTrace(parts, &d, &out, &sum).ok()) << cut;
+  }
+}
+
 TEST(CodecTest, MergeDeduplicatesSpans) {
   Trace a = MakeTrace(1, 3);
   Trace b = MakeTrace(1, 5);  // same ids for the first 3 spans

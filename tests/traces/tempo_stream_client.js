@@ -2,8 +2,9 @@
 // @grpc/proto-loader reading our proto/tempo/tempo.proto. Calls Search,
 // MetricsQueryRange, SearchTagsV2 and SearchTagValuesV2 on the target in
 // argv[2] ("host:port", plaintext) as tenant argv[3], and a Search with a bad
-// query; prints one JSON line with what came back (message counts, the final
-// answers' key facts, the bad query's status code). Run by
+// query; prints one JSON line with what came back (message counts, the
+// merged answers' key facts, the bad query's status code); with argv[4]
+// "jobs" only a streamed search of everything. Run by
 // streaming_querier_test.cc with NODE_PATH at the npm test peers.
 'use strict';
 
@@ -34,17 +35,42 @@ function call(method, req) {
   });
 }
 
-async function main() {
-  const out = {};
-  const s = await call('Search', { query: '{ resource.service.name = "frontend" }', limit: 20 });
+// A streamed search merged as Grafana merges it: each message's traces
+// appended (first occurrence kept), metrics from the last message.
+async function search(query, limit) {
+  const s = await call('Search', { query, limit });
   const last = s.msgs[s.msgs.length - 1] || { traces: [], metrics: {} };
-  out.search = {
+  const ids = [];
+  let duplicates = 0;
+  for (const m of s.msgs) {
+    for (const t of m.traces) {
+      const id = t.traceId || t.traceID;
+      if (ids.includes(id)) duplicates++;
+      else ids.push(id);
+    }
+  }
+  return {
     code: s.code,
     messages: s.msgs.length,
-    traceIds: last.traces.map((t) => t.traceId || t.traceID).sort(),
+    messagesWithTraces: s.msgs.filter((m) => m.traces.length > 0).length,
+    completedJobsSeq: s.msgs.map((m) => m.metrics.completedJobs),
+    duplicates,
+    traceIds: ids.sort(),
     completedJobs: last.metrics.completedJobs,
     totalJobs: last.metrics.totalJobs,
   };
+}
+
+async function main() {
+  const out = {};
+  if (process.argv[4] === 'jobs') {
+    // Only the progressive search (the many-block server).
+    out.search = await search('{ }', 1000);
+    process.stdout.write(JSON.stringify(out) + '\n');
+    client.close();
+    return;
+  }
+  out.search = await search('{ resource.service.name = "frontend" }', 20);
   const nowNs = BigInt(Date.now()) * 1000000n;
   const m = await call('MetricsQueryRange', {
     query: '{ } | count_over_time() by (resource.service.name)',

@@ -9,11 +9,14 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <variant>
+#include <vector>
 
 #include "net/grpc_server.h"
 #include "net/grpc_status.h"
 #include "net/tenant.h"
 #include "opentelemetry/proto/common/v1/common.pb.h"
+#include "telemetry/metrics.h"
 #include "tempo/tempo.grpc.pb.h"
 #include "traces/api/api_util.h"
 #include "traces/ingest/otlp_convert.h"
@@ -49,22 +52,39 @@ void ToProto(const tql::SpanSetResult& ss, tempopb::SpanSet* out) {
   AddKeyValues(ss.attributes, out->mutable_attributes());
 }
 
-// The one-job progress accounting the HTTP API reports too.
+// Progress accounting as the HTTP API reports it (`done` false: the
+// metrics calls' first message, before their one job ran).
 void SetMetrics(const tql::SearchMetrics& m, bool done, tempopb::SearchMetrics* out) {
   out->set_inspected_traces(static_cast<uint32_t>(m.inspected_traces));
   out->set_inspected_bytes(m.inspected_bytes);
   out->set_inspected_spans(m.inspected_spans);
-  out->set_total_jobs(1);
-  out->set_completed_jobs(done ? 1 : 0);
+  out->set_total_jobs(m.total_jobs);
+  out->set_completed_jobs(done ? m.completed_jobs : 0);
+  out->set_total_blocks(m.total_blocks);
+  out->set_total_block_bytes(m.total_block_bytes);
 }
+
+struct StreamMetrics {
+  telemetry::Family<telemetry::Counter>* searches;
+  telemetry::Counter* jobs;
+  StreamMetrics() {
+    auto& r = telemetry::Registry::Default();
+    searches = &r.AddCounter("sightline_traces_streaming_searches_total",
+                             "Streamed searches (tempopb.StreamingQuerier/Search) by outcome.",
+                             {"outcome"});
+    jobs = &r.AddCounter("sightline_traces_streaming_search_jobs_total",
+                         "Search jobs scanned and streamed by the streaming querier.", {})
+                .WithLabels({});
+  }
+};
 
 void SetDone(tempopb::MetadataMetrics* out) {
   out->set_total_jobs(1);
   out->set_completed_jobs(1);
 }
 
-void ToProto(const tql::SearchResponse& r, tempopb::SearchResponse* out) {
-  for (const auto& t : r.traces) {
+void AddTraces(const std::vector<tql::TraceSearchResult>& traces, tempopb::SearchResponse* out) {
+  for (const auto& t : traces) {
     auto* m = out->add_traces();
     m->set_trace_id(t.trace_id);
     m->set_root_service_name(t.root_service_name);
@@ -81,7 +101,6 @@ void ToProto(const tql::SearchResponse& r, tempopb::SearchResponse* out) {
       s.set_error_count(st.error_count);
     }
   }
-  SetMetrics(r.metrics, /*done=*/true, out->mutable_metrics());
 }
 
 void ToProto(const tql::MetricsResponse& r, tempopb::QueryRangeResponse* out) {
@@ -102,6 +121,56 @@ void ToProto(const tql::MetricsResponse& r, tempopb::QueryRangeResponse* out) {
     }
   }
   SetMetrics(r.metrics, /*done=*/true, out->mutable_metrics());
+}
+
+bool SameExemplar(const tql::Exemplar& a, const tql::Exemplar& b) {
+  if (a.timestamp_ms != b.timestamp_ms || a.value != b.value ||
+      a.labels.size() != b.labels.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.labels.size(); ++i) {
+    const auto* x = std::get_if<std::string>(&a.labels[i].value.v);
+    const auto* y = std::get_if<std::string>(&b.labels[i].value.v);
+    if (a.labels[i].key != b.labels[i].key || !x || !y || *x != *y) return false;
+  }
+  return true;
+}
+
+// What `cur` adds to `prev` (both sorted by prom_labels): series that are
+// new, and for known series the samples that are new or changed and the
+// exemplars that are new — Tempo's streamed diff for query_range. Series
+// that disappear (a topk or filter on partial data) cannot be expressed;
+// Tempo has the same limit.
+std::vector<tql::MetricsSeries> DiffSeries(const std::vector<tql::MetricsSeries>& prev,
+                                           const std::vector<tql::MetricsSeries>& cur) {
+  std::map<std::string_view, const tql::MetricsSeries*> old;
+  for (const auto& s : prev) old[s.prom_labels] = &s;
+  std::vector<tql::MetricsSeries> out;
+  for (const auto& s : cur) {
+    auto it = old.find(s.prom_labels);
+    if (it == old.end()) {
+      out.push_back(s);
+      continue;
+    }
+    const tql::MetricsSeries& p = *it->second;
+    tql::MetricsSeries d;
+    std::map<int64_t, double> before;
+    for (const auto& smp : p.samples) before[smp.timestamp_ms] = smp.value;
+    for (const auto& smp : s.samples) {
+      auto b = before.find(smp.timestamp_ms);
+      if (b == before.end() || b->second != smp.value) d.samples.push_back(smp);
+    }
+    for (const auto& e : s.exemplars) {
+      bool seen = false;
+      for (const auto& pe : p.exemplars) seen = seen || SameExemplar(e, pe);
+      if (!seen) d.exemplars.push_back(e);
+    }
+    if (d.samples.empty() && d.exemplars.empty()) continue;
+    d.labels = s.labels;
+    d.prom_labels = s.prom_labels;
+    out.push_back(std::move(d));
+  }
+  return out;
 }
 
 void ToProto(const tql::InstantResponse& r, tempopb::QueryInstantResponse* out) {
@@ -162,15 +231,26 @@ class Service final : public tempopb::StreamingQuerier::Service {
       sr.query = *q;
     }
     if (sr.query.empty()) sr.query = "{}";
-    tempopb::SearchResponse progress;
-    SetMetrics({}, /*done=*/false, progress.mutable_metrics());
-    if (!writer->Write(progress)) return Cancelled();
-    auto source = store_->Source(tenant);
-    auto r = tql::Search(*source, sr);
-    if (!r.ok()) return net::ToGrpcStatus(r.status());
-    tempopb::SearchResponse out;
-    ToProto(*r, &out);
-    if (!writer->Write(out)) return Cancelled();
+    // Jobs as Tempo's frontend cuts them; after each, the traces it found
+    // (a diff: each trace is sent once) and the cumulative metrics.
+    auto plan = store_->PlanScan(tenant, sr.start_unix_nano, sr.end_unix_nano);
+    if (!plan.ok()) return net::ToGrpcStatus(plan.status());
+    tql::SearchJobOptions jo;
+    jo.target_bytes_per_job = options_.search_target_bytes_per_job;
+    auto on_job = [&](tql::SearchProgress& p) {
+      metrics_.jobs->Inc();
+      tempopb::SearchResponse out;
+      AddTraces(p.traces, &out);
+      SetMetrics(p.metrics, /*done=*/true, out.mutable_metrics());
+      return !ctx->IsCancelled() && writer->Write(out);
+    };
+    auto r = tql::SearchJobs(**plan, sr, jo, on_job, [ctx] { return ctx->IsCancelled(); });
+    if (!r.ok()) {
+      const bool cancelled = r.status().code() == StatusCode::kCancelled;
+      metrics_.searches->WithLabels({cancelled ? "cancelled" : "error"}).Inc();
+      return cancelled ? Cancelled() : net::ToGrpcStatus(r.status());
+    }
+    metrics_.searches->WithLabels({"ok"}).Inc();
     return grpc::Status::OK;
   }
 
@@ -239,15 +319,33 @@ class Service final : public tempopb::StreamingQuerier::Service {
     }
     mr.step_nano = req->step();
     mr.exemplars = req->exemplars();
-    tempopb::QueryRangeResponse progress;
-    SetMetrics({}, /*done=*/false, progress.mutable_metrics());
-    if (!writer->Write(progress)) return Cancelled();
-    auto source = store_->Source(tenant);
-    auto r = tql::MetricsQueryRange(*source, mr);
-    if (!r.ok()) return net::ToGrpcStatus(r.status());
-    tempopb::QueryRangeResponse out;
-    ToProto(*r, &out);
-    return writer->Write(out) ? grpc::Status::OK : Cancelled();
+    // Jobs as for Search; after each, what changed since the previous
+    // message (new series, new or changed samples and exemplars: Tempo's
+    // diff), with cumulative metrics.
+    auto range = tql::MetricsScanRange(mr);
+    if (!range.ok()) return net::ToGrpcStatus(range.status());
+    auto plan = store_->PlanScan(tenant, range->first, range->second);
+    if (!plan.ok()) return net::ToGrpcStatus(plan.status());
+    tql::SearchJobOptions jo;
+    jo.target_bytes_per_job = options_.search_target_bytes_per_job;
+    std::vector<tql::MetricsSeries> prev;
+    auto send = [&](const std::vector<tql::MetricsSeries>& series, const tql::SearchMetrics& m) {
+      tempopb::QueryRangeResponse out;
+      tql::MetricsResponse diff;
+      diff.series = DiffSeries(prev, series);
+      diff.metrics = m;
+      ToProto(diff, &out);
+      prev = series;
+      return !ctx->IsCancelled() && writer->Write(out);
+    };
+    auto r = tql::MetricsQueryRangeJobs(
+        **plan, mr, jo, [&](tql::MetricsProgress& p) { return send(p.series, p.metrics); },
+        [ctx] { return ctx->IsCancelled(); });
+    if (!r.ok()) {
+      return r.status().code() == StatusCode::kCancelled ? Cancelled()
+                                                         : net::ToGrpcStatus(r.status());
+    }
+    return send(r->series, r->metrics) ? grpc::Status::OK : Cancelled();
   }
 
   grpc::Status MetricsQueryInstant(
@@ -341,6 +439,7 @@ class Service final : public tempopb::StreamingQuerier::Service {
 
   store::TraceStore* store_;
   StreamingQuerierOptions options_;
+  StreamMetrics metrics_;
 };
 
 }  // namespace

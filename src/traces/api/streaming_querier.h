@@ -14,10 +14,15 @@
 //   MetricsQueryInstant QueryInstantRequest -> stream QueryInstantResponse
 //
 // Answers carry the same data as the HTTP API's for the same query (both go
-// through the same TraceQL engine calls). The engine runs a query as one
-// job: Search and the metrics calls stream a first, empty progress message
-// (metrics.total_jobs 1, completed_jobs 0) and then the full result with
-// completed_jobs == total_jobs; tag calls send the result only.
+// through the same TraceQL engine calls). Search runs as jobs (the head,
+// then blocks newest first, batched to search_target_bytes_per_job; see
+// traceql::SearchJobs) and sends one message per job: the traces found
+// since the previous message (each sent once) and cumulative metrics, the
+// last with completed_jobs == total_jobs; a client that cancels stops the
+// scan. MetricsQueryRange runs as the same jobs and sends, after each, the
+// series and samples new or changed since the previous message (Tempo's
+// diff). MetricsQueryInstant streams an empty progress message (total_jobs
+// 1, completed_jobs 0) and then the result; tag calls send the result only.
 //
 // Tenant: the "x-scope-orgid" metadata, with the HTTP rules (net/tenant.h):
 // UNAUTHENTICATED when missing with multi-tenancy on, INVALID_ARGUMENT for
@@ -42,6 +47,8 @@ namespace sightline::traces::api {
 
 struct StreamingQuerierOptions {
   bool multitenancy = false;  // require x-scope-orgid
+  // Search jobs batch blocks up to this size (ApiOptions has the same).
+  uint64_t search_target_bytes_per_job = 100ull << 20;
 };
 
 class StreamingQuerier {

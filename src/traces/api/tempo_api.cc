@@ -125,7 +125,7 @@ void RegisterTempoApi(net::Router& router, store::TraceStore* store, const ApiOp
                 },
                 ro);
 
-  RegisterTempoSearchApi(router, store, ro);
+  RegisterTempoSearchApi(router, store, ro, options.search_target_bytes_per_job);
 }
 
 }  // namespace sightline::traces::api

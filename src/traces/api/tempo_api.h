@@ -44,6 +44,9 @@ struct ApiOptions {
   // from 2.2 and TraceQL metrics from 2.7.
   std::string tempo_version = "2.7.2";
   telemetry::Registry* registry = nullptr;  // tempo_request_duration_seconds
+  // /api/search runs as jobs of blocks batched to this size (the same jobs
+  // the streaming querier streams, so both give the same answer).
+  uint64_t search_target_bytes_per_job = 100ull << 20;
 };
 
 void RegisterTempoApi(net::Router& router, store::TraceStore* store, const ApiOptions& options);

@@ -85,12 +85,17 @@ void WriteMetrics(JsonWriter& w, const tql::SearchMetrics& m) {
       .Key("inspectedTraces").Uint(m.inspected_traces)
       .Key("inspectedBytes").String(std::to_string(m.inspected_bytes))
       .Key("inspectedSpans").String(std::to_string(m.inspected_spans))
-      .Key("completedJobs").Uint(1)
-      .Key("totalJobs").Uint(1)
-      .EndObject();
+      .Key("completedJobs").Uint(m.completed_jobs)
+      .Key("totalJobs").Uint(m.total_jobs);
+  if (m.total_blocks > 0) {
+    w.Key("totalBlocks").Uint(m.total_blocks)
+        .Key("totalBlockBytes").String(std::to_string(m.total_block_bytes));
+  }
+  w.EndObject();
 }
 
-void Search(store::TraceStore* store, net::HttpRequest& req, net::HttpResponse& resp) {
+void Search(store::TraceStore* store, uint64_t target_bytes_per_job, net::HttpRequest& req,
+            net::HttpResponse& resp) {
   tql::SearchRequest sr;
   if (!ReadTimeRange(req, resp, &sr.start_unix_nano, &sr.end_unix_nano)) return;
   if (!ReadUint(req, resp, "limit", &sr.limit) || !ReadUint(req, resp, "spss", &sr.spans_per_span_set) ||
@@ -111,8 +116,15 @@ void Search(store::TraceStore* store, net::HttpRequest& req, net::HttpResponse& 
     }
   }
   if (!q.empty()) sr.query = q;
-  auto source = store->Source(req.tenant());
-  auto r = tql::Search(*source, sr);
+  // The same jobs as the streaming querier's Search, so both answer alike.
+  auto plan = store->PlanScan(req.tenant(), sr.start_unix_nano, sr.end_unix_nano);
+  if (!plan.ok()) {
+    EngineError(resp, plan.status());
+    return;
+  }
+  tql::SearchJobOptions jo;
+  jo.target_bytes_per_job = target_bytes_per_job;
+  auto r = tql::SearchJobs(**plan, sr, jo);
   if (!r.ok()) {
     EngineError(resp, r.status());
     return;
@@ -230,11 +242,24 @@ void WriteLabels(JsonWriter& w, const std::vector<KeyValue>& labels) {
   w.EndArray();
 }
 
-void MetricsRange(store::TraceStore* store, net::HttpRequest& req, net::HttpResponse& resp) {
+void MetricsRange(store::TraceStore* store, uint64_t target_bytes_per_job, net::HttpRequest& req,
+                  net::HttpResponse& resp) {
   tql::MetricsRequest mr;
   if (!ReadMetricsRequest(req, resp, &mr)) return;
-  auto source = store->Source(req.tenant());
-  auto r = tql::MetricsQueryRange(*source, mr);
+  // The same jobs as the streaming querier's MetricsQueryRange.
+  auto range = tql::MetricsScanRange(mr);
+  if (!range.ok()) {
+    EngineError(resp, range.status());
+    return;
+  }
+  auto plan = store->PlanScan(req.tenant(), range->first, range->second);
+  if (!plan.ok()) {
+    EngineError(resp, plan.status());
+    return;
+  }
+  tql::SearchJobOptions jo;
+  jo.target_bytes_per_job = target_bytes_per_job;
+  auto r = tql::MetricsQueryRangeJobs(**plan, mr, jo);
   if (!r.ok()) {
     EngineError(resp, r.status());
     return;
@@ -294,11 +319,14 @@ void MetricsInstant(store::TraceStore* store, net::HttpRequest& req, net::HttpRe
 }  // namespace
 
 void RegisterTempoSearchApi(net::Router& router, store::TraceStore* store,
-                            const net::RouteOptions& base) {
+                            const net::RouteOptions& base, uint64_t target_bytes_per_job) {
   net::RouteOptions ro = base;
   ro.name = "api_search";
   router.Handle("GET", "/api/search",
-                [store](net::HttpRequest& q, net::HttpResponse& r) { Search(store, q, r); }, ro);
+                [store, target_bytes_per_job](net::HttpRequest& q, net::HttpResponse& r) {
+                  Search(store, target_bytes_per_job, q, r);
+                },
+                ro);
   ro.name = "api_search_tags";
   router.Handle("GET", "/api/search/tags",
                 [store](net::HttpRequest& q, net::HttpResponse& r) { TagNames(store, false, q, r); },
@@ -317,7 +345,9 @@ void RegisterTempoSearchApi(net::Router& router, store::TraceStore* store,
                 ro);
   ro.name = "api_metrics_query_range";
   router.Handle("GET", "/api/metrics/query_range",
-                [store](net::HttpRequest& q, net::HttpResponse& r) { MetricsRange(store, q, r); },
+                [store, target_bytes_per_job](net::HttpRequest& q, net::HttpResponse& r) {
+                  MetricsRange(store, target_bytes_per_job, q, r);
+                },
                 ro);
   ro.name = "api_metrics_query";
   router.Handle("GET", "/api/metrics/query",

@@ -2,6 +2,8 @@
 // which go through the TraceQL engine (src/traces/traceql).
 #pragma once
 
+#include <cstdint>
+
 namespace sightline::net {
 class Router;
 struct RouteOptions;
@@ -16,7 +18,8 @@ namespace sightline::traces::api {
 // /api/search/tag/<t>/values, /api/v2/search/tag/<t>/values,
 // /api/metrics/query_range, /api/metrics/query. `base` carries the shared
 // route options (duration histogram).
+// /api/search runs as jobs of blocks batched to `target_bytes_per_job`.
 void RegisterTempoSearchApi(net::Router& router, store::TraceStore* store,
-                            const net::RouteOptions& base);
+                            const net::RouteOptions& base, uint64_t target_bytes_per_job);
 
 }  // namespace sightline::traces::api

@@ -56,6 +56,9 @@ class MetricsGenerator final : public ingest::TraceSink {
 
   Status Push(std::string_view tenant, std::vector<Trace> traces,
               ingest::PushResult* result) override;
+  // The same counts from the encoded traces' span views (no decoding).
+  Status PushEncoded(std::string_view tenant, const ingest::EncodedTraces& traces,
+                     ingest::PushResult* result) override;
 
   // Appends every tenant's current series now; the first error.
   Status Collect();

@@ -14,16 +14,36 @@
 // it returns InvalidArgument and the caller must use the protobuf path,
 // which then decides (and words the error for malformed bodies).
 //
-// Thread-safety: a free function without shared state.
+// EncodeOtlpWire walks the same bytes with the same rules but writes each
+// trace straight into the store's record encoding (encoded.h): the records
+// are byte for byte what EncodeTrace writes for TracesFromOtlpWire's
+// traces, the counts and messages the same, and it declines (InvalidArgument)
+// exactly the requests TracesFromOtlpWire declines. No model objects, no
+// per-string allocations: the OTLP/protobuf ingest hot path.
+//
+// Thread-safety: free functions without shared state.
 #pragma once
 
 #include <string_view>
 
 #include "base/status.h"
+#include "traces/ingest/encoded.h"
 #include "traces/ingest/otlp_convert.h"
 
 namespace sightline::traces::ingest {
 
 Result<ConvertResult> TracesFromOtlpWire(std::string_view body, const ConvertOptions& options);
+
+// ConvertResult's counts with the traces encoded. `traces.spans`' views
+// point into `body`.
+struct EncodeResult {
+  EncodedTraces traces;
+  uint64_t spans = 0;           // accepted
+  uint64_t rejected_spans = 0;  // bad trace or span id
+  uint64_t truncated_values = 0;
+  std::vector<std::string> messages;
+};
+
+Result<EncodeResult> EncodeOtlpWire(std::string_view body, const ConvertOptions& options);
 
 }  // namespace sightline::traces::ingest

@@ -151,32 +151,38 @@ TracesReceiver::~TracesReceiver() = default;
 
 const ReceiverOptions& TracesReceiver::options() const { return impl_->options; }
 
-Status TracesReceiver::PushConverted(std::string_view tenant, ConvertResult converted,
-                                     size_t wire_bytes, PushResult* result) {
+// What a receiver hands over, model traces or encoded ones.
+struct TracesReceiver::Counts {
+  uint64_t spans = 0, rejected_spans = 0, truncated_values = 0;
+  const std::vector<std::string>* messages = nullptr;
+};
+
+Status TracesReceiver::AccountAndPush(std::string_view tenant, const Counts& c, bool empty,
+                                      size_t wire_bytes, PushResult* result,
+                                      const std::function<Status(PushResult*)>& push) {
   Impl& m = *impl_;
   const std::string t(tenant);
   m.bytes_received->WithLabels({t}).Inc(static_cast<double>(wire_bytes));
-  m.spans_received->WithLabels({t}).Inc(static_cast<double>(converted.spans +
-                                                            converted.rejected_spans));
-  if (converted.truncated_values > 0) {
-    m.truncated->WithLabels({t}).Inc(static_cast<double>(converted.truncated_values));
+  m.spans_received->WithLabels({t}).Inc(static_cast<double>(c.spans + c.rejected_spans));
+  if (c.truncated_values > 0) {
+    m.truncated->WithLabels({t}).Inc(static_cast<double>(c.truncated_values));
   }
-  if (converted.rejected_spans > 0) {
-    m.discarded->WithLabels({t, "invalid_id"}).Inc(static_cast<double>(converted.rejected_spans));
+  if (c.rejected_spans > 0) {
+    m.discarded->WithLabels({t, "invalid_id"}).Inc(static_cast<double>(c.rejected_spans));
   }
-  result->refused_spans = converted.rejected_spans;
-  result->messages = converted.messages;
+  result->refused_spans = c.rejected_spans;
+  result->messages = *c.messages;
   if (!m.limiter.AllowN(tenant, static_cast<double>(wire_bytes))) {
-    m.discarded->WithLabels({t, "rate_limited"}).Inc(static_cast<double>(converted.spans));
+    m.discarded->WithLabels({t, "rate_limited"}).Inc(static_cast<double>(c.spans));
     TenantLimits l = m.LimitsFor(tenant);
     return ResourceExhaustedError(
         "RATE_LIMITED: ingestion rate limit (" + std::to_string(int64_t(l.rate_limit_bytes)) +
         " bytes/s, burst " + std::to_string(int64_t(l.burst_bytes)) +
         ") exceeded for tenant " + t + " while adding " + std::to_string(wire_bytes) + " bytes");
   }
-  if (converted.traces.empty()) return Status::Ok();
+  if (empty) return Status::Ok();
   PushResult pr;
-  Status s = m.sink->Push(tenant, std::move(converted.traces), &pr);
+  Status s = push(&pr);
   if (!s.ok()) return s;
   if (pr.refused_spans > 0) {
     m.discarded->WithLabels({t, "trace_too_large"}).Inc(static_cast<double>(pr.refused_spans));
@@ -184,6 +190,25 @@ Status TracesReceiver::PushConverted(std::string_view tenant, ConvertResult conv
   result->refused_spans += pr.refused_spans;
   result->messages.insert(result->messages.end(), pr.messages.begin(), pr.messages.end());
   return Status::Ok();
+}
+
+Status TracesReceiver::PushConverted(std::string_view tenant, ConvertResult converted,
+                                     size_t wire_bytes, PushResult* result) {
+  Counts c{converted.spans, converted.rejected_spans, converted.truncated_values,
+           &converted.messages};
+  return AccountAndPush(tenant, c, converted.traces.empty(), wire_bytes, result,
+                        [&](PushResult* pr) {
+                          return impl_->sink->Push(tenant, std::move(converted.traces), pr);
+                        });
+}
+
+Status TracesReceiver::PushEncoded(std::string_view tenant, const EncodeResult& encoded,
+                                   size_t wire_bytes, PushResult* result) {
+  Counts c{encoded.spans, encoded.rejected_spans, encoded.truncated_values, &encoded.messages};
+  return AccountAndPush(tenant, c, encoded.traces.empty(), wire_bytes, result,
+                        [&](PushResult* pr) {
+                          return impl_->sink->PushEncoded(tenant, encoded.traces, pr);
+                        });
 }
 
 Status TracesReceiver::Export(std::string_view tenant, const coltrace::ExportTraceServiceRequest& req,
@@ -210,12 +235,13 @@ Status TracesReceiver::ExportBody(std::string_view tenant, std::string_view body
     co.max_attribute_value_bytes = impl_->options.limits(tenant).max_attribute_value_bytes;
   }
   if (!json) {
-    // Straight from the wire bytes to the model (otlp_wire.h); what it does
-    // not handle goes the protobuf way below, which then decides.
-    Result<ConvertResult> c = TracesFromOtlpWire(body, co);
+    // Straight from the wire bytes to the store's record encoding
+    // (otlp_wire.h); what it does not handle goes the protobuf way below,
+    // which then decides.
+    Result<EncodeResult> c = EncodeOtlpWire(body, co);
     if (c.ok()) {
       PushResult pr;
-      SL_RETURN_IF_ERROR(PushConverted(tenant, std::move(c).value(), body.size(), &pr));
+      SL_RETURN_IF_ERROR(PushEncoded(tenant, *c, body.size(), &pr));
       if (pr.refused_spans > 0 || !pr.messages.empty()) {
         auto* ps = response->mutable_partial_success();
         ps->set_rejected_spans(static_cast<int64_t>(pr.refused_spans));

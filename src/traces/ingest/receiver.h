@@ -35,6 +35,7 @@
 
 #include "base/status.h"
 #include "traces/ingest/otlp_convert.h"
+#include "traces/ingest/otlp_wire.h"
 #include "traces/ingest/sink.h"
 
 namespace opentelemetry::proto::collector::trace::v1 {
@@ -102,6 +103,11 @@ class TracesReceiver {
   Status PushConverted(std::string_view tenant, ConvertResult converted, size_t wire_bytes,
                        PushResult* result);
 
+  // Encoded traces (the OTLP/protobuf path): the same, then the sink's
+  // PushEncoded.
+  Status PushEncoded(std::string_view tenant, const EncodeResult& encoded, size_t wire_bytes,
+                     PushResult* result);
+
   const ReceiverOptions& options() const;
 
   // Registers POST /v1/traces ("otlp_v1_traces") and POST /api/v2/spans
@@ -113,6 +119,10 @@ class TracesReceiver {
 
  private:
   struct Impl;
+  struct Counts;
+  // The distributor's accounting and rate limit, then `push` (the sink).
+  Status AccountAndPush(std::string_view tenant, const Counts& c, bool empty, size_t wire_bytes,
+                        PushResult* result, const std::function<Status(PushResult*)>& push);
   std::unique_ptr<Impl> impl_;
 };
 

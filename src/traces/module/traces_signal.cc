@@ -112,9 +112,11 @@ Status TracesSignal::StartDistributor() {
 Status TracesSignal::StartQuerier() {
   if (!impl_->store) return FailedPreconditionError("the traces querier needs the ingester");
   api::ApiOptions o;
+  o.search_target_bytes_per_job = impl_->cfg->traces.search_target_bytes_per_job;
   api::RegisterTempoApi(*impl_->router, impl_->store.get(), o);
   api::StreamingQuerierOptions so;
   so.multitenancy = impl_->cfg->multitenancy_enabled;
+  so.search_target_bytes_per_job = impl_->cfg->traces.search_target_bytes_per_job;
   impl_->streaming = std::make_unique<api::StreamingQuerier>(impl_->store.get(), so);
   impl_->streaming->Register(*impl_->grpc);
   return Status::Ok();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <unordered_set>
 
 #include "base/coding.h"
@@ -12,6 +13,8 @@
 #include "io/env.h"
 #include "io/object_store.h"
 #include "traces/store/codec.h"
+
+#include <zstd.h>
 
 namespace sightline::traces::store {
 
@@ -118,24 +121,61 @@ Result<blocks::BlockMeta> WriteBlock(io::Env* env, const std::string& blocks_dir
                                      const BlockWriteOptions& options) {
   std::sort(traces.begin(), traces.end(),
             [](const Trace* a, const Trace* b) { return a->trace_id < b->trace_id; });
+  std::vector<std::string> ids(traces.size());
+  std::vector<BlockTrace> items(traces.size());
+  for (size_t i = 0; i < traces.size(); ++i) {
+    const Trace* t = traces[i];
+    ids[i] = t->trace_id.substr(0, 16);
+    ids[i].resize(16, '\0');
+    items[i].trace_id = ids[i];
+    items[i].encode = [t](StringDict* dict, std::string* out, TraceSummary* sum) {
+      EncodeTrace(*t, dict, out);
+      auto [lo, hi] = TraceTimeRange(*t);
+      *sum = TraceSummary{t->spans.size(), lo, hi};
+      return Status::Ok();
+    };
+  }
+  return WriteBlockSorted(env, blocks_dir, tenant, items, options);
+}
 
+Result<blocks::BlockMeta> WriteBlockEncoded(io::Env* env, const std::string& blocks_dir,
+                                            const std::string& tenant,
+                                            std::vector<BlockTrace> traces,
+                                            const BlockWriteOptions& options) {
+  std::sort(traces.begin(), traces.end(),
+            [](const BlockTrace& a, const BlockTrace& b) { return a.trace_id < b.trace_id; });
+  return WriteBlockSorted(env, blocks_dir, tenant, traces, options);
+}
+
+Result<blocks::BlockMeta> WriteBlockSorted(io::Env* env, const std::string& blocks_dir,
+                                           const std::string& tenant,
+                                           const std::vector<BlockTrace>& traces,
+                                           const BlockWriteOptions& options) {
   blocks::BlockMeta meta;
   uint64_t min_start = UINT64_MAX, max_end = 0, spans = 0;
-  for (const Trace* tp : traces) {
-    const Trace& t = *tp;
-    auto [lo, hi] = TraceTimeRange(t);
-    if (t.spans.empty()) continue;
-    min_start = std::min(min_start, lo);
-    max_end = std::max(max_end, hi);
-    spans += t.spans.size();
-  }
-  if (min_start == UINT64_MAX) min_start = 0;
   meta.ulid = blocks::NewUlid();
   const std::string dir = blocks_dir + "/" + meta.ulid.ToString();
   SL_RETURN_IF_ERROR(env->CreateDirs(dir));
 
   std::string data, index_rgs, ids;
   uint64_t n_rg = 0;
+  // One zstd context and output buffer for all the block's sections (the
+  // same frames as Compress/ZSTD_compress, without building a context and
+  // zeroing a compressBound-sized string per section); appended to `data`.
+  std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  if (!cctx) return InternalError("zstd: cannot create a context");
+  int level = options.zstd_level;
+  if (level < 1 || level > ZSTD_maxCLevel()) level = ZSTD_CLEVEL_DEFAULT;
+  std::string zbuf;
+  auto compress_onto = [&](std::string_view in) -> Result<size_t> {
+    const size_t bound = ZSTD_compressBound(in.size());
+    if (zbuf.size() < bound) zbuf.resize(bound);
+    const size_t n =
+        ZSTD_compressCCtx(cctx.get(), zbuf.data(), zbuf.size(), in.data(), in.size(), level);
+    if (ZSTD_isError(n)) return InternalError(std::string("zstd: ") + ZSTD_getErrorName(n));
+    data.append(zbuf.data(), n);
+    return n;
+  };
   StringDict dict;
   std::string raw;
   uint64_t rg_traces = 0, rg_spans = 0, rg_min = UINT64_MAX, rg_max = 0;
@@ -144,17 +184,16 @@ Result<blocks::BlockMeta> WriteBlock(io::Env* env, const std::string& blocks_dir
     std::string d;
     coding::PutUvarint(d, dict.size());
     for (const std::string& s : dict.strings()) coding::PutLengthPrefixed(d, s);
-    SL_ASSIGN_OR_RETURN(std::string dz, Compress(Codec::kZstd, d, options.zstd_level));
-    SL_ASSIGN_OR_RETURN(std::string tz, Compress(Codec::kZstd, raw, options.zstd_level));
-    coding::PutUvarint(index_rgs, data.size());
-    coding::PutUvarint(index_rgs, dz.size());
-    coding::PutUvarint(index_rgs, tz.size());
+    const size_t offset = data.size();
+    SL_ASSIGN_OR_RETURN(size_t dz, compress_onto(d));
+    SL_ASSIGN_OR_RETURN(size_t tz, compress_onto(raw));
+    coding::PutUvarint(index_rgs, offset);
+    coding::PutUvarint(index_rgs, dz);
+    coding::PutUvarint(index_rgs, tz);
     coding::PutUvarint(index_rgs, rg_traces);
     coding::PutUvarint(index_rgs, rg_spans);
     coding::PutUvarint(index_rgs, rg_min == UINT64_MAX ? 0 : rg_min);
     coding::PutUvarint(index_rgs, rg_max);
-    data += dz;
-    data += tz;
     ++n_rg;
     dict.Clear();
     raw.clear();
@@ -164,24 +203,25 @@ Result<blocks::BlockMeta> WriteBlock(io::Env* env, const std::string& blocks_dir
     return Status::Ok();
   };
   std::string rec;
-  for (const Trace* tp : traces) {
-    const Trace& t = *tp;
+  for (const BlockTrace& t : traces) {
     rec.clear();
-    EncodeTrace(t, &dict, &rec);
+    TraceSummary sum;
+    SL_RETURN_IF_ERROR(t.encode(&dict, &rec, &sum));
     coding::PutLengthPrefixed(raw, rec);
-    std::string id = t.trace_id.substr(0, 16);
-    id.resize(16, '\0');
-    ids += id;
+    ids += t.trace_id;
     ++rg_traces;
-    rg_spans += t.spans.size();
-    if (!t.spans.empty()) {
-      auto [lo, hi] = TraceTimeRange(t);
-      rg_min = std::min(rg_min, lo);
-      rg_max = std::max(rg_max, hi);
+    rg_spans += sum.spans;
+    spans += sum.spans;
+    if (sum.spans > 0) {
+      rg_min = std::min(rg_min, sum.min_start);
+      rg_max = std::max(rg_max, sum.max_end);
+      min_start = std::min(min_start, sum.min_start);
+      max_end = std::max(max_end, sum.max_end);
     }
     if (raw.size() >= options.row_group_bytes) SL_RETURN_IF_ERROR(flush());
   }
   SL_RETURN_IF_ERROR(flush());
+  if (min_start == UINT64_MAX) min_start = 0;
 
   std::string index(kIndexMagic);
   index.push_back(static_cast<char>(kVersion));
@@ -198,8 +238,8 @@ Result<blocks::BlockMeta> WriteBlock(io::Env* env, const std::string& blocks_dir
   m = std::max<uint64_t>(64, (m + 7) / 8 * 8);
   uint32_t k = std::clamp<uint32_t>(static_cast<uint32_t>(std::round(m / n * std::log(2))), 1, 16);
   std::string bits(m / 8, '\0');
-  for (const Trace* t : traces) {
-    auto [h1, h2] = BloomHashes(t->trace_id);
+  for (const BlockTrace& t : traces) {
+    auto [h1, h2] = BloomHashes(t.trace_id);
     for (uint32_t i = 0; i < k; ++i) {
       uint64_t b = (h1 + i * h2) % m;
       bits[b / 8] = static_cast<char>(bits[b / 8] | (1 << (b % 8)));

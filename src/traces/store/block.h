@@ -25,6 +25,7 @@
 #include "base/status.h"
 #include "blocks/meta.h"
 #include "traces/model.h"
+#include "traces/store/codec.h"
 #include "traces/traceql/storage.h"
 
 namespace sightline::io {
@@ -49,6 +50,26 @@ struct BlockWriteOptions {
 Result<blocks::BlockMeta> WriteBlock(io::Env* env, const std::string& blocks_dir,
                                      const std::string& tenant, std::vector<const Trace*> traces,
                                      const BlockWriteOptions& options = {});
+
+// A trace for WriteBlockEncoded: its id (16 bytes) and a function that
+// appends its record, strings in the row group's `dict`, to `out` and
+// fills in its summary (the head's cut transcodes its records this way,
+// codec.h TranscodeTrace, without building Trace objects).
+struct BlockTrace {
+  std::string_view trace_id;
+  std::function<Status(StringDict* dict, std::string* out, TraceSummary* summary)> encode;
+};
+
+// WriteBlock for encoded traces (any order; ids must outlive the call).
+Result<blocks::BlockMeta> WriteBlockEncoded(io::Env* env, const std::string& blocks_dir,
+                                            const std::string& tenant,
+                                            std::vector<BlockTrace> traces,
+                                            const BlockWriteOptions& options = {});
+// The two above after sorting by id.
+Result<blocks::BlockMeta> WriteBlockSorted(io::Env* env, const std::string& blocks_dir,
+                                           const std::string& tenant,
+                                           const std::vector<BlockTrace>& traces,
+                                           const BlockWriteOptions& options);
 
 class BlockFiles {
  public:
@@ -80,6 +101,8 @@ class BlockReader {
   Status Scan(const ScanParams& params, const std::function<bool(Trace&&)>& fn,
               bool* stopped = nullptr) const;
   size_t num_traces() const { return ids_.size() / 16; }
+  // The block's trace ids, 16 bytes each, ascending (kept in memory).
+  std::string_view sorted_ids() const { return ids_; }
 
   struct RowGroup {
     uint64_t offset = 0, dict_len = 0, data_len = 0;

@@ -4,6 +4,10 @@
 #include <cstring>
 #include <unordered_set>
 
+// Inlined: the dictionary hashes every string of a cut, most of them short.
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include "base/coding.h"
 
 namespace sightline::traces::store {
@@ -12,18 +16,6 @@ namespace {
 
 using coding::PutUvarint;
 using coding::PutVarint;
-
-enum ValueTag : uint8_t {
-  kEmpty = 0,
-  kString = 1,
-  kFalse = 2,
-  kTrue = 3,
-  kInt = 4,
-  kDouble = 5,
-  kBytes = 6,
-  kArray = 7,
-  kKvList = 8,
-};
 
 struct Encoder {
   StringDict* dict;
@@ -176,14 +168,41 @@ struct Decoder {
 }  // namespace
 
 uint32_t StringDict::Add(std::string_view s) {
-  auto [it, inserted] = index_.try_emplace(std::string(s), static_cast<uint32_t>(strings_.size()));
-  if (inserted) strings_.emplace_back(s);
-  return it->second;
+  if (slots_.empty()) Rehash(1024);
+  const uint64_t h = XXH3_64bits(s.data(), s.size());
+  const uint64_t tag = h & 0xFFFFFFFF00000000ull;
+  const size_t mask = slots_.size() - 1;
+  size_t i = static_cast<size_t>(h) & mask;
+  for (;; i = (i + 1) & mask) {
+    const uint64_t v = slots_[i];
+    if (v == 0) break;
+    if ((v & 0xFFFFFFFF00000000ull) == tag) {
+      const uint32_t idx = static_cast<uint32_t>(v) - 1;
+      if (strings_[idx] == s) return idx;
+    }
+  }
+  const uint32_t idx = static_cast<uint32_t>(strings_.size());
+  strings_.emplace_back(s);
+  slots_[i] = tag | (idx + 1);
+  if (strings_.size() * 2 > slots_.size()) Rehash(slots_.size() * 2);
+  return idx;
+}
+
+void StringDict::Rehash(size_t n) {
+  slots_.assign(n, 0);
+  const size_t mask = n - 1;
+  for (uint32_t idx = 0; idx < strings_.size(); ++idx) {
+    const std::string& s = strings_[idx];
+    const uint64_t h = XXH3_64bits(s.data(), s.size());
+    size_t i = static_cast<size_t>(h) & mask;
+    while (slots_[i] != 0) i = (i + 1) & mask;
+    slots_[i] = (h & 0xFFFFFFFF00000000ull) | (idx + 1);
+  }
 }
 
 void StringDict::Clear() {
-  index_.clear();
   strings_.clear();
+  std::fill(slots_.begin(), slots_.end(), 0);
 }
 
 std::pair<uint64_t, uint64_t> TraceTimeRange(const Trace& t) {
@@ -375,6 +394,335 @@ void MergeTrace(Trace from, Trace* into, bool dedup) {
     s.scope_index = s.scope_index < smap.size() ? smap[s.scope_index] : 0;
     into->spans.push_back(std::move(s));
   }
+}
+
+// ------------------------------------------------------------ TranscodeTrace
+
+namespace {
+
+// Walks the inline encoding; with `out`, writes what it walked again, with
+// strings as indexes into `dict` and everything else verbatim.
+struct Transcoder {
+  coding::Reader r;
+  StringDict* dict = nullptr;
+  std::string* out = nullptr;
+  bool bad = false;
+  int depth = 0;
+
+  const char* pos() const { return r.rest().data(); }
+  void CopyFrom(const char* from) {
+    if (out && r.ok()) out->append(from, static_cast<size_t>(pos() - from));
+  }
+  void U() {
+    const char* p = pos();
+    r.Uvarint();
+    CopyFrom(p);
+  }
+  void Fixed(size_t n) {
+    const char* p = pos();
+    r.Bytes(n);
+    CopyFrom(p);
+  }
+  void LengthPrefixed() {
+    const char* p = pos();
+    r.LengthPrefixed();
+    CopyFrom(p);
+  }
+  void Str() {
+    std::string_view s = r.LengthPrefixed();
+    if (!r.ok()) {
+      bad = true;
+      return;
+    }
+    if (out) PutUvarint(*out, dict->Add(s));
+  }
+  uint64_t Count() {
+    const char* p = pos();
+    uint64_t n = r.Uvarint();
+    if (n > r.remaining()) {
+      bad = true;
+      return 0;
+    }
+    CopyFrom(p);
+    return n;
+  }
+  void Value() {
+    const char* p = pos();
+    uint8_t tag = r.Byte();
+    CopyFrom(p);
+    switch (tag) {
+      case kEmpty:
+      case kFalse:
+      case kTrue:
+        break;
+      case kString:
+      case kBytes:
+        Str();
+        break;
+      case kInt:
+        U();  // a zigzag varint: the same bytes
+        break;
+      case kDouble:
+        Fixed(8);
+        break;
+      case kArray: {
+        if (++depth > 64) {
+          bad = true;
+          break;
+        }
+        uint64_t n = Count();
+        for (uint64_t i = 0; i < n && ok(); ++i) Value();
+        --depth;
+        break;
+      }
+      case kKvList:
+        if (++depth > 64) {
+          bad = true;
+          break;
+        }
+        Attrs();
+        --depth;
+        break;
+      default:
+        bad = true;
+    }
+  }
+  void Attrs() {
+    uint64_t n = Count();
+    for (uint64_t i = 0; i < n && ok(); ++i) {
+      Str();
+      Value();
+    }
+  }
+  bool ok() const { return !bad && r.ok(); }
+
+  // The parts of the encoding, in EncodeTrace's order.
+  void Resource() {
+    Attrs();
+    U();
+    Str();
+  }
+  void Scope() {
+    Str();
+    Str();
+    Attrs();
+    U();
+    Str();
+  }
+  // A span from its id to its kind (before the start time).
+  void SpanHead() {
+    Fixed(8);
+    const char* p = pos();
+    uint8_t has_parent = r.Byte();
+    CopyFrom(p);
+    if (has_parent == 1) Fixed(8);
+    Str();  // trace_state
+    U();    // flags
+    Str();  // name
+    U();    // kind
+  }
+  // A span from its duration to its status message (the start time before
+  // it, the resource and scope indexes after it).
+  void SpanTail() {
+    U();  // duration, zigzag
+    Attrs();
+    U();
+    uint64_t ne = Count();
+    for (uint64_t i = 0; i < ne && ok(); ++i) {
+      U();  // time relative to the span start, zigzag
+      Str();
+      Attrs();
+      U();
+    }
+    U();
+    uint64_t nl = Count();
+    for (uint64_t i = 0; i < nl && ok(); ++i) {
+      LengthPrefixed();  // trace id
+      LengthPrefixed();  // span id
+      Str();
+      Attrs();
+      U();
+      U();
+    }
+    U();    // dropped links
+    U();    // status code
+    Str();  // status message
+  }
+};
+
+struct SpanPos {
+  std::string_view head, tail;
+  uint64_t start = 0, end = 0;
+  uint32_t ri = 0, si = 0;
+};
+
+struct PartPos {
+  std::string_view id;
+  std::vector<std::string_view> resources, scopes;
+  std::vector<SpanPos> spans;
+};
+
+// Where each piece of one inline record is (DecodeTrace's checks).
+Status IndexPart(std::string_view rec, PartPos* p) {
+  Transcoder t{coding::Reader(rec)};
+  p->id = t.r.Bytes(16);
+  const uint64_t base = t.r.Uvarint();
+  auto piece = [&](auto walk) {
+    const char* from = t.pos();
+    walk();
+    return std::string_view(from, static_cast<size_t>(t.pos() - from));
+  };
+  uint64_t nr = t.Count();
+  for (uint64_t i = 0; i < nr && t.ok(); ++i) p->resources.push_back(piece([&] { t.Resource(); }));
+  uint64_t ns = t.ok() ? t.Count() : 0;
+  for (uint64_t i = 0; i < ns && t.ok(); ++i) p->scopes.push_back(piece([&] { t.Scope(); }));
+  uint64_t nspans = t.ok() ? t.Count() : 0;
+  p->spans.reserve(nspans);
+  for (uint64_t i = 0; i < nspans && t.ok(); ++i) {
+    SpanPos s;
+    s.head = piece([&] { t.SpanHead(); });
+    s.start = base + t.r.Uvarint();
+    {
+      coding::Reader peek(t.r.rest());
+      s.end = s.start + static_cast<uint64_t>(peek.Varint());
+    }
+    s.tail = piece([&] { t.SpanTail(); });
+    s.ri = static_cast<uint32_t>(t.r.Uvarint());
+    s.si = static_cast<uint32_t>(t.r.Uvarint());
+    if (!t.ok()) break;
+    if (s.ri >= p->resources.size() || s.si >= p->scopes.size()) {
+      return DataLossError("trace record: span refers to a missing resource or scope");
+    }
+    p->spans.push_back(s);
+  }
+  if (!t.ok()) return DataLossError("malformed trace record");
+  if (!t.r.empty()) return DataLossError("trailing bytes after a trace record");
+  return Status::Ok();
+}
+
+// The common case, a trace that arrived in one record: one walk, copying
+// it with strings re-pointed (its base, counts and indexes stay valid).
+// False, with `out` to be cut back by the caller, for anything unusual
+// (errors, a base that is not the earliest start): the general path decides.
+bool TranscodeSingle(std::string_view rec, StringDict* dict, std::string* out,
+                     TraceSummary* summary) {
+  Transcoder t{coding::Reader(rec), dict, out};
+  t.Fixed(16);
+  const char* p = t.pos();
+  const uint64_t base = t.r.Uvarint();
+  t.CopyFrom(p);
+  const uint64_t nr = t.Count();
+  for (uint64_t i = 0; i < nr && t.ok(); ++i) t.Resource();
+  const uint64_t ns = t.ok() ? t.Count() : 0;
+  for (uint64_t i = 0; i < ns && t.ok(); ++i) t.Scope();
+  const uint64_t nspans = t.ok() ? t.Count() : 0;
+  uint64_t min_delta = UINT64_MAX, hi = 0;
+  for (uint64_t i = 0; i < nspans && t.ok(); ++i) {
+    t.SpanHead();
+    p = t.pos();
+    const uint64_t delta = t.r.Uvarint();
+    t.CopyFrom(p);
+    const uint64_t start = base + delta;
+    uint64_t end;
+    {
+      coding::Reader peek(t.r.rest());
+      end = start + static_cast<uint64_t>(peek.Varint());
+    }
+    t.SpanTail();
+    p = t.pos();
+    const uint64_t ri = t.r.Uvarint();
+    const uint64_t si = t.r.Uvarint();
+    t.CopyFrom(p);
+    if (ri >= nr || si >= ns) return false;
+    min_delta = std::min(min_delta, delta);
+    hi = std::max(hi, std::max(end, start));
+  }
+  if (!t.ok() || !t.r.empty()) return false;
+  if (nspans == 0 ? base != 0 : min_delta != 0) return false;
+  *summary = TraceSummary{nspans, nspans == 0 ? 0 : base, hi};
+  return true;
+}
+
+}  // namespace
+
+Status TranscodeTrace(const std::vector<std::string_view>& parts, StringDict* dict,
+                      std::string* out, TraceSummary* summary) {
+  if (parts.size() == 1) {
+    const size_t mark = out->size();
+    if (TranscodeSingle(parts[0], dict, out, summary)) return Status::Ok();
+    out->resize(mark);
+  }
+  std::vector<PartPos> pos(parts.size());
+  for (size_t i = 0; i < parts.size(); ++i) SL_RETURN_IF_ERROR(IndexPart(parts[i], &pos[i]));
+  // MergeTrace(dedup=false), part by part: into an empty trace a part goes
+  // whole; otherwise its spans are appended with the resources and scopes
+  // they use (in order), indexes remapped.
+  struct MergedSpan {
+    const SpanPos* s;
+    uint32_t ri, si;
+  };
+  std::vector<std::string_view> resources, scopes;
+  std::vector<MergedSpan> spans;
+  std::vector<uint32_t> rmap, smap;
+  for (const PartPos& p : pos) {
+    if (spans.empty() && resources.empty() && scopes.empty()) {
+      resources = p.resources;
+      scopes = p.scopes;
+      for (const SpanPos& s : p.spans) spans.push_back({&s, s.ri, s.si});
+      continue;
+    }
+    if (p.spans.empty()) continue;
+    rmap.assign(p.resources.size(), UINT32_MAX);
+    smap.assign(p.scopes.size(), UINT32_MAX);
+    for (const SpanPos& s : p.spans) {
+      rmap[s.ri] = 0;
+      smap[s.si] = 0;
+    }
+    for (size_t i = 0; i < rmap.size(); ++i) {
+      if (rmap[i] == UINT32_MAX) continue;
+      rmap[i] = static_cast<uint32_t>(resources.size());
+      resources.push_back(p.resources[i]);
+    }
+    for (size_t i = 0; i < smap.size(); ++i) {
+      if (smap[i] == UINT32_MAX) continue;
+      smap[i] = static_cast<uint32_t>(scopes.size());
+      scopes.push_back(p.scopes[i]);
+    }
+    for (const SpanPos& s : p.spans) spans.push_back({&s, rmap[s.ri], smap[s.si]});
+  }
+  uint64_t lo = UINT64_MAX, hi = 0;
+  for (const MergedSpan& m : spans) {
+    lo = std::min(lo, m.s->start);
+    hi = std::max(hi, std::max(m.s->end, m.s->start));
+  }
+  if (spans.empty()) lo = 0;
+  *summary = TraceSummary{spans.size(), lo, hi};
+
+  // The first part's id (parts are of one trace; DecodeTrace reads 16 bytes).
+  if (pos.empty()) return DataLossError("a trace without records");
+  out->append(pos[0].id.data(), pos[0].id.size());
+  PutUvarint(*out, lo);
+  auto write = [&](std::string_view piece, auto walk) {
+    Transcoder t{coding::Reader(piece), dict, out};
+    walk(t);
+    return t.ok();
+  };
+  bool ok = true;
+  PutUvarint(*out, resources.size());
+  for (std::string_view r : resources) ok &= write(r, [](Transcoder& t) { t.Resource(); });
+  PutUvarint(*out, scopes.size());
+  for (std::string_view s : scopes) ok &= write(s, [](Transcoder& t) { t.Scope(); });
+  PutUvarint(*out, spans.size());
+  for (const MergedSpan& m : spans) {
+    ok &= write(m.s->head, [](Transcoder& t) { t.SpanHead(); });
+    PutUvarint(*out, m.s->start - lo);
+    ok &= write(m.s->tail, [](Transcoder& t) { t.SpanTail(); });
+    PutUvarint(*out, m.ri);
+    PutUvarint(*out, m.si);
+  }
+  // The pieces were walked once already: this cannot fail.
+  if (!ok) return DataLossError("trace record: transcoding failed");
+  return Status::Ok();
 }
 
 }  // namespace sightline::traces::store

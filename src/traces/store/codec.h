@@ -19,7 +19,24 @@
 
 namespace sightline::traces::store {
 
-// Collects the distinct strings of a row group.
+// The tag byte before each attribute value in the encoding (shared with the
+// OTLP wire encoder of traces/ingest/otlp_wire.h, which writes the same
+// bytes straight from a request).
+enum ValueTag : uint8_t {
+  kEmpty = 0,
+  kString = 1,
+  kFalse = 2,
+  kTrue = 3,
+  kInt = 4,
+  kDouble = 5,
+  kBytes = 6,
+  kArray = 7,
+  kKvList = 8,
+};
+
+// Collects the distinct strings of a row group. Every string of a cut
+// goes through Add: an open-addressing table of (hash tag, index) slots,
+// so a string seen before costs one hash and, mostly, one comparison.
 class StringDict {
  public:
   uint32_t Add(std::string_view s);
@@ -28,7 +45,9 @@ class StringDict {
   void Clear();
 
  private:
-  std::unordered_map<std::string, uint32_t> index_;
+  void Rehash(size_t slots);
+  // High 32 bits: the hash's high bits; low 32: index + 1 (0: empty).
+  std::vector<uint64_t> slots_;
   std::vector<std::string> strings_;
 };
 
@@ -39,6 +58,22 @@ void EncodeTrace(const Trace& t, StringDict* dict, std::string* out);
 // `dict` null: strings inline. DataLoss on malformed input or an index
 // outside the dictionary.
 Status DecodeTrace(std::string_view in, const std::vector<std::string_view>* dict, Trace* t);
+
+// What a block needs to know of a trace besides its bytes.
+struct TraceSummary {
+  uint64_t spans = 0;
+  uint64_t min_start = 0;  // TraceTimeRange
+  uint64_t max_end = 0;
+};
+
+// The parts of one trace as the head keeps them (EncodeTrace records with
+// inline strings, in arrival order) written as one record with `dict`:
+// exactly EncodeTrace(merged, dict, out) where `merged` is the parts decoded
+// and merged in order with MergeTrace(dedup=false), but without building
+// Trace objects (strings are re-pointed into the dictionary, everything
+// else is copied). DataLoss where DecodeTrace would fail.
+Status TranscodeTrace(const std::vector<std::string_view>& parts, StringDict* dict,
+                      std::string* out, TraceSummary* summary);
 
 // Approximate in-memory size of a trace (limits, metrics).
 size_t TraceBytes(const Trace& t);

@@ -20,6 +20,7 @@
 #include "telemetry/metrics.h"
 #include "traces/ingest/ids.h"
 #include "traces/store/codec.h"
+#include "traces/store/sharded_scan.h"
 
 namespace sightline::traces::store {
 
@@ -194,72 +195,100 @@ class TraceStore::Tenant {
   }
 
   Status Push(std::vector<Trace> traces, ingest::PushResult* result) {
-    std::shared_lock<std::shared_mutex> cut(cut_mu_);
     // Encode once, all traces into one buffer: the size counts against the
     // limit, the bytes go to the WAL. (One growing buffer, not a string per
-    // trace: this is the ingest hot path.)
+    // trace.)
     std::string blob;
     blob.reserve(traces.size() * 4096);
-    std::vector<std::string_view> enc(traces.size());
-    {
-      std::vector<size_t> ends(traces.size());
-      for (size_t i = 0; i < traces.size(); ++i) {
-        EncodeTrace(traces[i], nullptr, &blob);
-        ends[i] = blob.size();
-      }
-      for (size_t i = 0, begin = 0; i < traces.size(); begin = ends[i], ++i) {
-        enc[i] = std::string_view(blob).substr(begin, ends[i] - begin);
-      }
+    std::vector<size_t> ends(traces.size());
+    for (size_t i = 0; i < traces.size(); ++i) {
+      EncodeTrace(traces[i], nullptr, &blob);
+      ends[i] = blob.size();
     }
-    std::vector<bool> accepted(traces.size(), true);
+    std::vector<Record> recs(traces.size());
+    for (size_t i = 0, begin = 0; i < traces.size(); begin = ends[i], ++i) {
+      recs[i].trace_id = traces[i].trace_id;
+      recs[i].bytes = std::string_view(blob).substr(begin, ends[i] - begin);
+      recs[i].spans = traces[i].spans.size();
+    }
+    return PushRecords(recs, result);
+  }
+
+  // The OTLP/protobuf hot path: the records were encoded from the wire.
+  Status PushEncoded(const ingest::EncodedTraces& traces, ingest::PushResult* result) {
+    std::vector<Record> recs(traces.size());
+    for (size_t i = 0; i < traces.size(); ++i) {
+      recs[i].trace_id = traces.trace_id(i);
+      recs[i].bytes = traces.record(i);
+      recs[i].spans = traces.traces[i].num_spans;
+    }
+    return PushRecords(recs, result);
+  }
+
+  // One trace's record of a push (EncodeTrace, inline strings).
+  struct Record {
+    std::string_view trace_id;
+    std::string_view bytes;
+    size_t spans = 0;
+  };
+
+  // The per-trace limit, one WAL record for the accepted ones (durable per
+  // the sync policy before this returns; concurrent pushes share a write
+  // and fdatasync, see wal.h), then the head.
+  Status PushRecords(const std::vector<Record>& recs, ingest::PushResult* result) {
+    std::shared_lock<std::shared_mutex> cut(cut_mu_);
+    std::vector<bool> accepted(recs.size(), true);
     const uint64_t max_bytes =
         o_.max_bytes_per_trace_for ? o_.max_bytes_per_trace_for(name_) : o_.max_bytes_per_trace;
+    size_t total = 0;
     {
       std::lock_guard<std::mutex> l(head_mu_);
-      for (size_t i = 0; i < traces.size(); ++i) {
-        HeadTrace& ht = head_.traces[traces[i].trace_id];
-        if (max_bytes > 0 && ht.bytes + enc[i].size() > max_bytes) {
+      for (size_t i = 0; i < recs.size(); ++i) {
+        const size_t size = recs[i].bytes.size();
+        HeadTrace& ht = head_.traces[std::string(recs[i].trace_id)];
+        if (max_bytes > 0 && ht.bytes + size > max_bytes) {
           accepted[i] = false;
-          result->refused_spans += traces[i].spans.size();
+          result->refused_spans += recs[i].spans;
           result->messages.push_back(
               "TRACE_TOO_LARGE: max size of trace (" + std::to_string(max_bytes) +
-              ") exceeded while adding " + std::to_string(enc[i].size()) + " bytes to trace " +
-              IdToHex(traces[i].trace_id) + " for tenant " + name_);
-          if (ht.records.empty() && ht.bytes == 0) head_.traces.erase(traces[i].trace_id);
+              ") exceeded while adding " + std::to_string(size) + " bytes to trace " +
+              IdToHex(recs[i].trace_id) + " for tenant " + name_);
+          if (ht.records.empty() && ht.bytes == 0) head_.traces.erase(std::string(recs[i].trace_id));
           continue;
         }
-        ht.bytes += enc[i].size();  // reserved; given back if the WAL fails
+        ht.bytes += size;  // reserved; given back if the WAL fails
+        total += size;
       }
     }
-    std::string rec;
-    rec.reserve(blob.size() + 8 + traces.size() * 3);
-    rec.push_back(static_cast<char>(kRecordTraces));
     uint64_t n = 0;
-    for (size_t i = 0; i < traces.size(); ++i) n += accepted[i];
+    for (size_t i = 0; i < recs.size(); ++i) n += accepted[i];
     if (n == 0) return Status::Ok();
+    std::string rec;
+    rec.reserve(total + 8 + recs.size() * 3);
+    rec.push_back(static_cast<char>(kRecordTraces));
     coding::PutUvarint(rec, n);
-    for (size_t i = 0; i < traces.size(); ++i) {
-      if (accepted[i]) coding::PutLengthPrefixed(rec, enc[i]);
+    for (size_t i = 0; i < recs.size(); ++i) {
+      if (accepted[i]) coding::PutLengthPrefixed(rec, recs[i].bytes);
     }
     auto pos = wal_->Append(rec);
     std::lock_guard<std::mutex> l(head_mu_);
     if (!pos.ok()) {
-      for (size_t i = 0; i < traces.size(); ++i) {
+      for (size_t i = 0; i < recs.size(); ++i) {
         if (!accepted[i]) continue;
-        auto it = head_.traces.find(traces[i].trace_id);
+        auto it = head_.traces.find(std::string(recs[i].trace_id));
         if (it == head_.traces.end()) continue;
-        it->second.bytes -= std::min(it->second.bytes, enc[i].size());
+        it->second.bytes -= std::min(it->second.bytes, recs[i].bytes.size());
         if (it->second.records.empty() && it->second.bytes == 0) head_.traces.erase(it);
       }
       return pos.status();
     }
     m_->bytes_written->WithLabels({name_}).Inc(static_cast<double>(rec.size()));
-    for (size_t i = 0; i < traces.size(); ++i) {
+    for (size_t i = 0; i < recs.size(); ++i) {
       if (!accepted[i]) continue;
-      HeadTrace& ht = head_.traces[traces[i].trace_id];
+      HeadTrace& ht = head_.traces[std::string(recs[i].trace_id)];
       if (ht.records.empty()) m_->traces_created->WithLabels({name_}).Inc();
-      head_.bytes += enc[i].size();
-      coding::PutLengthPrefixed(ht.records, enc[i]);
+      head_.bytes += recs[i].bytes.size();
+      coding::PutLengthPrefixed(ht.records, recs[i].bytes);
     }
     if (head_.first_ms == 0) head_.first_ms = NowMs();
     m_->live_traces->WithLabels({name_}).Set(static_cast<double>(head_.traces.size()));
@@ -293,23 +322,33 @@ class TraceStore::Tenant {
       frozen_ = frozen;
       m_->live_traces->WithLabels({name_}).Set(0);
     }
-    std::vector<Trace> decoded;
-    decoded.reserve(frozen->traces.size());
-    Status decode_status;
+    // Each head trace's records are transcoded into the block's encoding
+    // (codec.h TranscodeTrace: no Trace objects, no decode + re-encode).
+    std::vector<BlockTrace> traces;
+    traces.reserve(frozen->traces.size());
+    std::vector<std::string_view> parts;
     for (const auto& [id, ht] : frozen->traces) {
       if (ht.records.empty()) continue;
-      decoded.emplace_back();
-      decode_status = DecodeHeadTrace(ht, &decoded.back());
-      if (!decode_status.ok()) break;
+      // Records start with their 16-byte id (the head key may be another
+      // length for model traces pushed with a non-16-byte id). A shorter
+      // record fails in TranscodeTrace, and with it the cut.
+      std::string_view first = coding::Reader(ht.records).LengthPrefixed();
+      traces.push_back(BlockTrace{first.substr(0, std::min<size_t>(first.size(), 16)),
+                                  [&ht, &parts](StringDict* dict, std::string* out,
+                                                TraceSummary* sum) {
+                                    parts.clear();
+                                    coding::Reader r(ht.records);
+                                    while (!r.empty()) {
+                                      parts.push_back(r.LengthPrefixed());
+                                      if (!r.ok()) {
+                                        return DataLossError("head trace: truncated record");
+                                      }
+                                    }
+                                    return TranscodeTrace(parts, dict, out, sum);
+                                  }});
     }
-    std::vector<const Trace*> traces;
-    traces.reserve(decoded.size());
-    for (const Trace& t : decoded) traces.push_back(&t);
-    Result<blocks::BlockMeta> meta = decode_status.ok()
-                                         ? WriteBlock(env_, dir_ + "/blocks", name_, traces, o_.block)
-                                         : Result<blocks::BlockMeta>(decode_status);
-    decoded.clear();
-    decoded.shrink_to_fit();
+    Result<blocks::BlockMeta> meta =
+        WriteBlockEncoded(env_, dir_ + "/blocks", name_, std::move(traces), o_.block);
     std::shared_ptr<BlockReader> reader;
     if (meta.ok()) {
       auto r = BlockReader::Open(LocalBlockFiles(env_, dir_ + "/blocks/" + meta->ulid.ToString()),
@@ -593,6 +632,13 @@ struct TraceStore::Impl {
   std::condition_variable loop_cv;
   bool stop = false;
   std::thread thread;
+
+  // Wakes the maintenance thread when the head is due for a cut.
+  void NotifyIfCutDue(Tenant* t) {
+    if (!t->CutDue()) return;
+    std::lock_guard<std::mutex> l(loop_mu);
+    loop_cv.notify_all();
+  }
 };
 
 TraceStore::TraceStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -639,6 +685,21 @@ Result<std::unique_ptr<TraceStore>> TraceStore::Open(StoreOptions options) {
 
 Status TraceStore::Push(std::string_view tenant, std::vector<Trace> traces,
                         ingest::PushResult* result) {
+  SL_ASSIGN_OR_RETURN(Tenant * t, TenantFor(tenant));
+  Status s = t->Push(std::move(traces), result);
+  if (s.ok()) impl_->NotifyIfCutDue(t);
+  return s;
+}
+
+Status TraceStore::PushEncoded(std::string_view tenant, const ingest::EncodedTraces& traces,
+                               ingest::PushResult* result) {
+  SL_ASSIGN_OR_RETURN(Tenant * t, TenantFor(tenant));
+  Status s = t->PushEncoded(traces, result);
+  if (s.ok()) impl_->NotifyIfCutDue(t);
+  return s;
+}
+
+Result<TraceStore::Tenant*> TraceStore::TenantFor(std::string_view tenant) {
   Impl& m = *impl_;
   Tenant* t = nullptr;
   {
@@ -664,12 +725,7 @@ Status TraceStore::Push(std::string_view tenant, std::vector<Trace> traces,
       m.tenants[std::string(tenant)] = std::move(nt);
     }
   }
-  Status s = t->Push(std::move(traces), result);
-  if (s.ok() && t->CutDue()) {
-    std::lock_guard<std::mutex> l(m.loop_mu);
-    m.loop_cv.notify_all();
-  }
-  return s;
+  return t;
 }
 
 namespace {
@@ -735,6 +791,14 @@ Status TraceStore::Scan(std::string_view tenant, const ScanParams& params,
     t = it->second.get();
   }
   return t->Scan(params, fn);
+}
+
+Result<std::unique_ptr<ShardedTraceSource>> TraceStore::PlanScan(std::string_view tenant,
+                                                                  uint64_t start, uint64_t end) {
+  SL_ASSIGN_OR_RETURN(Tenant * t, TenantFor(tenant));
+  std::vector<Trace> head;
+  t->CollectHead([&](const Trace& tr) { head.push_back(tr); }, nullptr);
+  return NewShardedScan(start, end, std::move(head), t->Blocks(start, end));
 }
 
 Status TraceStore::CutAll(bool force) {

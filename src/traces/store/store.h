@@ -6,12 +6,16 @@
 //   <data_dir>/traces/<tenant>/blocks/<ULID>/   cut blocks (block.h)
 //   <object store>/traces/<tenant>/<ULID>/      shipped blocks
 //
-// Write path: Push checks the per-trace byte limit, appends one WAL record
-// per request (acknowledged once durable, per the WAL's sync policy) and
-// adds the spans to the tenant's head: per trace id, the same encoded
-// records that went to the WAL (decoded only by reads and cuts). The
+// Write path: Push (model traces, encoded here) or PushEncoded (records
+// the OTLP receivers encoded from the wire) checks the per-trace byte
+// limit, appends one WAL record per request (acknowledged once durable,
+// per the WAL's sync policy; concurrent pushes share one write and
+// fdatasync) and adds the records to the tenant's head: per trace id, the
+// same encoded records that went to the WAL (decoded only by reads). The
 // head is cut into a block when it is older than max_block_duration or
 // larger than max_block_bytes (maintenance thread) or on CutAll(force);
+// the cut transcodes each trace's records into the block's dictionary
+// encoding without building Trace objects (codec.h TranscodeTrace);
 // the block is written locally with meta.json last, then the WAL segments
 // it covers are deleted, and blocks::Shipper uploads it with retries that
 // survive restarts. Uploaded blocks older than local_retention are removed
@@ -98,6 +102,9 @@ class TraceStore final : public ingest::TraceSink {
   // ingest::TraceSink.
   Status Push(std::string_view tenant, std::vector<Trace> traces,
               ingest::PushResult* result) override;
+  // The records go to the WAL and the head as they are (no decoding).
+  Status PushEncoded(std::string_view tenant, const ingest::EncodedTraces& traces,
+                     ingest::PushResult* result) override;
 
   // The whole trace as stored, or nullopt. Blocks entirely outside
   // [start, end) (ns; 0 = unbounded) are not read.
@@ -110,6 +117,12 @@ class TraceStore final : public ingest::TraceSink {
               const std::function<bool(const Trace&)>& fn);
   // A TraceSource over one tenant (valid while the store lives).
   std::unique_ptr<TraceSource> Source(std::string_view tenant);
+  // One query's plan over one tenant as shards (sharded_scan.h): a snapshot
+  // of the head, then the blocks overlapping [start, end) (ns; 0 =
+  // unbounded) newest first. Valid while the store lives.
+  Result<std::unique_ptr<ShardedTraceSource>> PlanScan(std::string_view tenant,
+                                                       uint64_t start_unix_nano,
+                                                       uint64_t end_unix_nano);
 
   // Cuts the heads that are due (all non-empty ones with `force`).
   Status CutAll(bool force);
@@ -130,6 +143,7 @@ class TraceStore final : public ingest::TraceSink {
   struct Impl;
   class Tenant;
   explicit TraceStore(std::unique_ptr<Impl> impl);
+  Result<Tenant*> TenantFor(std::string_view tenant);  // opened on first use
   std::unique_ptr<Impl> impl_;
 };
 

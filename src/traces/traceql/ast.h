@@ -274,9 +274,18 @@ struct MetricsAggregate {
   int64_t compare_start = 0, compare_end = 0;
 };
 
+// What follows the metrics function: `| topk(n)`, `| bottomk(n)`, or a
+// comparison that keeps the data points meeting it (`> 10`, `<= 1.5s`).
 struct SecondStage {
-  bool topk = true;  // false: bottomk
+  enum class Kind : uint8_t { kTopK, kBottomK, kFilter };
+  Kind kind = Kind::kTopK;
+  bool topk = true;  // kTopK (kept for readers of the older shape)
   int64_t k = 0;
+  // kFilter: the operator (an Op of this file) and the threshold; a
+  // duration threshold is in seconds, as metrics of durations are.
+  Op op = Op::kGt;
+  double threshold = 0;
+  std::string threshold_text;  // as written, for printing
 };
 
 struct Hint {

@@ -321,7 +321,66 @@ TraceSearchResult RenderTrace(TraceEval& ev, const Query& q, std::vector<Spanset
 
 }  // namespace
 
+namespace {
+
+// The one-shard view of a plain TraceSource.
+class SingleShardSource final : public ShardedTraceSource {
+ public:
+  explicit SingleShardSource(TraceSource& source) : source_(source) {
+    ShardInfo info;
+    info.head = true;  // unknown times: never "older than" anything
+    info.max_time_unix_nano = UINT64_MAX;
+    shards_.push_back(info);
+  }
+  const std::vector<ShardInfo>& shards() const override { return shards_; }
+  Status ScanShards(size_t first, size_t last, const ScanParams& params,
+                    const std::function<bool(const Trace&)>& fn) override {
+    if (first > 0 || last == 0 || done_) return Status::Ok();
+    done_ = true;
+    return source_.Scan(params, fn);
+  }
+
+ private:
+  TraceSource& source_;
+  std::vector<ShardInfo> shards_;
+  bool done_ = false;
+};
+
+bool NewerFirst(const TraceSearchResult& a, const TraceSearchResult& b) {
+  return a.start_unix_nano > b.start_unix_nano;
+}
+
+// Jobs over the shards: the head alone, then blocks batched up to `target`.
+std::vector<std::pair<size_t, size_t>> PlanJobs(const std::vector<ShardInfo>& shards,
+                                                uint64_t target) {
+  target = std::max<uint64_t>(target, 1);
+  std::vector<std::pair<size_t, size_t>> jobs;
+  for (size_t i = 0; i < shards.size();) {
+    size_t j = i + 1;
+    if (!shards[i].head) {
+      uint64_t bytes = shards[i].bytes;
+      while (j < shards.size() && !shards[j].head && bytes < target) bytes += shards[j++].bytes;
+    }
+    jobs.push_back({i, j});
+    i = j;
+  }
+  return jobs;
+}
+
+}  // namespace
+
+std::unique_ptr<ShardedTraceSource> SingleShard(TraceSource& source) {
+  return std::make_unique<SingleShardSource>(source);
+}
+
 Result<SearchResponse> Search(TraceSource& source, const SearchRequest& req) {
+  SingleShardSource one(source);
+  return SearchJobs(one, req, SearchJobOptions{});
+}
+
+Result<SearchResponse> SearchJobs(ShardedTraceSource& source, const SearchRequest& req,
+                                  const SearchJobOptions& options, const SearchProgressFn& on_job,
+                                  const std::function<bool()>& cancelled) {
   SL_ASSIGN_OR_RETURN(std::unique_ptr<Query> q, ParseQuery(req.query));
   if (q->metrics) return NotSearchQuery();
   if (req.end_unix_nano && req.end_unix_nano < req.start_unix_nano) {
@@ -334,12 +393,42 @@ Result<SearchResponse> Search(TraceSource& source, const SearchRequest& req) {
   params.end_unix_nano = req.end_unix_nano;
   params.hints = DeriveScanHints(*q);
 
+  // Jobs: the head alone, then blocks batched up to the target size.
+  const std::vector<ShardInfo>& shards = source.shards();
+  const std::vector<std::pair<size_t, size_t>> jobs =
+      PlanJobs(shards, options.target_bytes_per_job);
   SearchResponse resp;
-  std::vector<TraceSearchResult> found;
-  Status st = source.Scan(params, [&](const Trace& t) {
-    ++resp.metrics.inspected_traces;
-    resp.metrics.inspected_spans += t.spans.size();
-    resp.metrics.inspected_bytes += ApproxTraceBytes(t);
+  SearchMetrics& m = resp.metrics;
+  m.total_jobs = static_cast<uint32_t>(std::max<size_t>(jobs.size(), 1));
+  m.completed_jobs = 0;
+  for (const ShardInfo& sh : shards) {
+    if (sh.head) continue;
+    ++m.total_blocks;
+    m.total_block_bytes += sh.bytes;
+  }
+  // Upper bound of the start times of traces only in jobs >= k.
+  std::vector<uint64_t> newest_after(jobs.size() + 1, 0);
+  for (size_t k = jobs.size(); k-- > 0;) {
+    uint64_t mx = newest_after[k + 1];
+    for (size_t i = jobs[k].first; i < jobs[k].second; ++i) {
+      mx = std::max(mx, shards[i].max_time_unix_nano);
+    }
+    newest_after[k] = mx;
+  }
+
+  std::vector<TraceSearchResult> found;  // newest first with most_recent
+  std::vector<bool> sent;                // most_recent: streamed already
+  std::vector<TraceSearchResult> fresh;  // without most_recent: not streamed yet
+  bool was_cancelled = false;
+  uint64_t polled = 0;
+  auto visit = [&](const Trace& t) {
+    if (cancelled && (++polled & 63) == 0 && cancelled()) {
+      was_cancelled = true;
+      return false;
+    }
+    ++m.inspected_traces;
+    m.inspected_spans += t.spans.size();
+    m.inspected_bytes += ApproxTraceBytes(t);
     if (t.spans.empty()) return true;
     TraceEval ev(t, q->needs_structure);
     uint64_t dur = ev.end_unix_nano() - ev.start_unix_nano();
@@ -349,24 +438,56 @@ Result<SearchResponse> Search(TraceSource& source, const SearchRequest& req) {
     if (sets.empty()) return true;
     TraceSearchResult r = RenderTrace(ev, *q, sets, spss);
     if (!q->most_recent) {
+      if (on_job) fresh.push_back(r);
       found.push_back(std::move(r));
       return found.size() < limit;
     }
-    // most_recent: keep the `limit` newest seen so far.
-    found.push_back(std::move(r));
+    // most_recent: keep the `limit` newest seen so far, sorted.
+    auto pos = std::upper_bound(found.begin(), found.end(), r, NewerFirst);
+    if (found.size() >= limit && pos == found.end()) return true;
+    sent.insert(sent.begin() + (pos - found.begin()), false);
+    found.insert(pos, std::move(r));
     if (found.size() > limit) {
-      auto oldest = std::min_element(found.begin(), found.end(), [](const auto& a, const auto& b) {
-        return a.start_unix_nano < b.start_unix_nano;
-      });
-      found.erase(oldest);
+      found.pop_back();
+      sent.pop_back();
     }
     return true;
-  });
-  SL_RETURN_IF_ERROR(st);
-  std::stable_sort(found.begin(), found.end(),
-                   [](const TraceSearchResult& a, const TraceSearchResult& b) {
-                     return a.start_unix_nano > b.start_unix_nano;
-                   });
+  };
+
+  for (size_t k = 0; k < jobs.size(); ++k) {
+    SL_RETURN_IF_ERROR(source.ScanShards(jobs[k].first, jobs[k].second, params, visit));
+    if (was_cancelled) return CancelledError("search cancelled");
+    const bool full = !q->most_recent && found.size() >= limit;
+    // A search that has its answer skips the jobs left (they count as done).
+    m.completed_jobs = full ? m.total_jobs : static_cast<uint32_t>(k + 1);
+    if (on_job) {
+      SearchProgress p;
+      if (!q->most_recent) {
+        p.traces = std::move(fresh);
+        fresh.clear();
+      } else {
+        // Final once no job left can hold a newer trace.
+        const bool last = k + 1 == jobs.size();
+        const uint64_t bound = newest_after[k + 1];
+        for (size_t i = 0; i < found.size(); ++i) {
+          if (sent[i] || (!last && found[i].start_unix_nano <= bound)) continue;
+          sent[i] = true;
+          p.traces.push_back(found[i]);
+        }
+      }
+      std::stable_sort(p.traces.begin(), p.traces.end(), NewerFirst);
+      p.metrics = m;
+      if (!on_job(p)) return CancelledError("search cancelled");
+    }
+    if (full) break;
+  }
+  m.completed_jobs = m.total_jobs;
+  if (jobs.empty() && on_job) {
+    SearchProgress p;
+    p.metrics = m;
+    if (!on_job(p)) return CancelledError("search cancelled");
+  }
+  std::stable_sort(found.begin(), found.end(), NewerFirst);
   resp.traces = std::move(found);
   return resp;
 }
@@ -624,18 +745,55 @@ Result<std::vector<MetricsSeries>> RunCompare(TraceSource& source, const Query& 
   return out;
 }
 
-Result<std::vector<MetricsSeries>> RunMetrics(TraceSource& source, const Query& q,
+// Every shard of a ShardedTraceSource as one TraceSource.
+class AllShards final : public TraceSource {
+ public:
+  explicit AllShards(ShardedTraceSource& s) : s_(s) {}
+  Status Scan(const ScanParams& params, const std::function<bool(const Trace&)>& fn) override {
+    return s_.ScanShards(0, s_.shards().size(), params, fn);
+  }
+
+ private:
+  ShardedTraceSource& s_;
+};
+
+using MetricsJobFn = std::function<bool(MetricsProgress&)>;
+
+// Runs the metrics query job by job; after each job but the last, `on_job`
+// (optional) gets the series computed from the jobs so far.
+Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const Query& q,
                                               const MetricsRequest& req, const MetricsPlan& plan,
-                                              SearchMetrics* metrics) {
+                                              SearchMetrics* metrics, uint64_t target_bytes_per_job,
+                                              const MetricsJobFn& on_job,
+                                              const std::function<bool()>& cancelled) {
   const MetricsAggregate& m = *q.metrics;
-  if (m.fn == MetricsFn::kCompare) return RunCompare(source, q, plan, metrics);
+  const auto jobs = PlanJobs(source.shards(), target_bytes_per_job);
+  metrics->total_jobs = static_cast<uint32_t>(std::max<size_t>(jobs.size(), 1));
+  metrics->completed_jobs = 0;
+  for (const ShardInfo& sh : source.shards()) {
+    if (sh.head) continue;
+    ++metrics->total_blocks;
+    metrics->total_block_bytes += sh.bytes;
+  }
+  if (m.fn == MetricsFn::kCompare) {
+    AllShards all(source);
+    auto r = RunCompare(all, q, plan, metrics);
+    metrics->completed_jobs = metrics->total_jobs;
+    return r;
+  }
   std::unordered_map<std::string, SeriesAcc> series;
   ScanParams params;
   params.start_unix_nano = plan.start;
   params.end_unix_nano = plan.end;
   params.hints = DeriveScanHints(q);
   Status limit_err;
-  Status st = source.Scan(params, [&](const Trace& t) {
+  bool was_cancelled = false;
+  uint64_t polled = 0;
+  auto visit = [&](const Trace& t) {
+    if (cancelled && (++polled & 63) == 0 && cancelled()) {
+      was_cancelled = true;
+      return false;
+    }
     ++metrics->inspected_traces;
     metrics->inspected_spans += t.spans.size();
     metrics->inspected_bytes += ApproxTraceBytes(t);
@@ -720,130 +878,189 @@ Result<std::vector<MetricsSeries>> RunMetrics(TraceSource& source, const Query& 
       }
     }
     return true;
-  });
-  SL_RETURN_IF_ERROR(st);
-  SL_RETURN_IF_ERROR(limit_err);
+  };
 
-  const double step_seconds = plan.instant ? static_cast<double>(plan.end - plan.start) / 1e9
-                                           : static_cast<double>(plan.step) / 1e9;
-  auto ts_of = [&](size_t idx) {
-    return static_cast<int64_t>((plan.start + idx * plan.step) / 1'000'000);
-  };
-  std::vector<MetricsSeries> out;
-  auto emit = [&](std::vector<KeyValue> labels, auto&& value_at, const std::vector<Exemplar>& ex) {
-    MetricsSeries s;
-    if (labels.empty())
-      labels.push_back({"__name__", AttributeValue{std::string(MetricsFnName(m.fn))}});
-    s.labels = std::move(labels);
-    s.prom_labels = PromLabels(s.labels);
-    for (size_t k = 0; k < plan.nsteps; ++k) {
-      double v;
-      if (value_at(k, &v)) s.samples.push_back({ts_of(k), v});
-    }
-    s.exemplars = ex;
-    if (!s.samples.empty()) out.push_back(std::move(s));
-  };
-  for (auto& [key, acc] : series) {
-    switch (m.fn) {
-      case MetricsFn::kRate:
-      case MetricsFn::kCountOverTime:
-      case MetricsFn::kSumOverTime:
-      case MetricsFn::kMinOverTime:
-      case MetricsFn::kMaxOverTime:
-      case MetricsFn::kAvgOverTime:
-        emit(
-            acc.labels,
-            [&](size_t k, double* v) {
-              const StepAcc& sa = acc.steps[k];
-              if (!sa.has) return false;
-              switch (m.fn) {
-                case MetricsFn::kRate:
-                  *v = step_seconds > 0 ? sa.count / step_seconds : 0;
-                  break;
-                case MetricsFn::kCountOverTime:
-                  *v = sa.count;
-                  break;
-                case MetricsFn::kSumOverTime:
-                  *v = sa.sum;
-                  break;
-                case MetricsFn::kMinOverTime:
-                  *v = sa.min;
-                  break;
-                case MetricsFn::kMaxOverTime:
-                  *v = sa.max;
-                  break;
-                default:
-                  *v = sa.sum / sa.count;
-                  break;
-              }
-              return true;
-            },
-            acc.exemplars);
-        break;
-      case MetricsFn::kQuantileOverTime:
-        for (double qv : m.quantiles) {
-          std::vector<KeyValue> labels = acc.labels;
-          labels.push_back({"p", AttributeValue{qv}});
-          emit(
-              labels,
-              [&](size_t k, double* v) {
-                const auto& b = acc.steps[k].qbuckets;
-                if (b.empty()) return false;
-                *v = Log2Quantile(qv, b);
-                return true;
-              },
-              acc.exemplars);
-        }
-        break;
-      case MetricsFn::kCompare:
-        break;  // RunCompare
-      case MetricsFn::kHistogramOverTime:
-        for (auto& [bucket, counts] : acc.buckets) {
-          std::vector<KeyValue> labels = acc.labels;
-          labels.push_back({"__bucket", AttributeValue{bucket}});
-          emit(
-              labels,
-              [&](size_t k, double* v) {
-                if (counts[k] == 0) return false;
-                *v = counts[k];
-                return true;
-              },
-              acc.exemplars);
-        }
-        break;
-    }
-  }
-  // Second stage: topk / bottomk per timestamp.
-  for (const SecondStage& ss : q.second_stage) {
-    std::map<int64_t, std::vector<std::pair<double, size_t>>> by_ts;
-    for (size_t k = 0; k < out.size(); ++k) {
-      for (const Sample& s : out[k].samples) by_ts[s.timestamp_ms].push_back({s.value, k});
-    }
-    std::vector<std::set<int64_t>> keep(out.size());
-    for (auto& [ts, vals] : by_ts) {
-      std::stable_sort(vals.begin(), vals.end(), [&](const auto& a, const auto& b) {
-        if (std::isnan(a.first)) return false;
-        if (std::isnan(b.first)) return true;
-        return ss.topk ? a.first > b.first : a.first < b.first;
-      });
-      for (size_t k = 0; k < vals.size() && k < static_cast<size_t>(ss.k); ++k)
-        keep[vals[k].second].insert(ts);
-    }
-    std::vector<MetricsSeries> kept;
-    for (size_t k = 0; k < out.size(); ++k) {
-      std::vector<Sample> samples;
-      for (const Sample& s : out[k].samples) {
-        if (keep[k].count(s.timestamp_ms)) samples.push_back(s);
+  auto finalize = [&]() -> std::vector<MetricsSeries> {
+    const double step_seconds = plan.instant ? static_cast<double>(plan.end - plan.start) / 1e9
+                                             : static_cast<double>(plan.step) / 1e9;
+    auto ts_of = [&](size_t idx) {
+      return static_cast<int64_t>((plan.start + idx * plan.step) / 1'000'000);
+    };
+    std::vector<MetricsSeries> out;
+    auto emit = [&](std::vector<KeyValue> labels, auto&& value_at,
+                    const std::vector<Exemplar>& ex) {
+      MetricsSeries s;
+      if (labels.empty())
+        labels.push_back({"__name__", AttributeValue{std::string(MetricsFnName(m.fn))}});
+      s.labels = std::move(labels);
+      s.prom_labels = PromLabels(s.labels);
+      for (size_t k = 0; k < plan.nsteps; ++k) {
+        double v;
+        if (value_at(k, &v)) s.samples.push_back({ts_of(k), v});
       }
-      if (samples.empty()) continue;
-      out[k].samples = std::move(samples);
-      kept.push_back(std::move(out[k]));
+      s.exemplars = ex;
+      if (!s.samples.empty()) out.push_back(std::move(s));
+    };
+    for (auto& [key, acc] : series) {
+      switch (m.fn) {
+        case MetricsFn::kRate:
+        case MetricsFn::kCountOverTime:
+        case MetricsFn::kSumOverTime:
+        case MetricsFn::kMinOverTime:
+        case MetricsFn::kMaxOverTime:
+        case MetricsFn::kAvgOverTime:
+          emit(
+              acc.labels,
+              [&](size_t k, double* v) {
+                const StepAcc& sa = acc.steps[k];
+                if (!sa.has) return false;
+                switch (m.fn) {
+                  case MetricsFn::kRate:
+                    *v = step_seconds > 0 ? sa.count / step_seconds : 0;
+                    break;
+                  case MetricsFn::kCountOverTime:
+                    *v = sa.count;
+                    break;
+                  case MetricsFn::kSumOverTime:
+                    *v = sa.sum;
+                    break;
+                  case MetricsFn::kMinOverTime:
+                    *v = sa.min;
+                    break;
+                  case MetricsFn::kMaxOverTime:
+                    *v = sa.max;
+                    break;
+                  default:
+                    *v = sa.sum / sa.count;
+                    break;
+                }
+                return true;
+              },
+              acc.exemplars);
+          break;
+        case MetricsFn::kQuantileOverTime:
+          for (double qv : m.quantiles) {
+            std::vector<KeyValue> labels = acc.labels;
+            labels.push_back({"p", AttributeValue{qv}});
+            emit(
+                labels,
+                [&](size_t k, double* v) {
+                  const auto& b = acc.steps[k].qbuckets;
+                  if (b.empty()) return false;
+                  *v = Log2Quantile(qv, b);
+                  return true;
+                },
+                acc.exemplars);
+          }
+          break;
+        case MetricsFn::kCompare:
+          break;  // RunCompare
+        case MetricsFn::kHistogramOverTime:
+          for (auto& [bucket, counts] : acc.buckets) {
+            std::vector<KeyValue> labels = acc.labels;
+            labels.push_back({"__bucket", AttributeValue{bucket}});
+            emit(
+                labels,
+                [&](size_t k, double* v) {
+                  if (counts[k] == 0) return false;
+                  *v = counts[k];
+                  return true;
+                },
+                acc.exemplars);
+          }
+          break;
+      }
     }
-    out = std::move(kept);
+    // Second stage, in order: topk / bottomk per timestamp, and filters
+    // that keep the data points meeting a comparison.
+    for (const SecondStage& ss : q.second_stage) {
+      if (ss.kind == SecondStage::Kind::kFilter) {
+        auto keep = [&](double v) {
+          switch (ss.op) {
+            case Op::kEq:
+              return v == ss.threshold;
+            case Op::kNeq:
+              return v != ss.threshold;
+            case Op::kLt:
+              return v < ss.threshold;
+            case Op::kLte:
+              return v <= ss.threshold;
+            case Op::kGt:
+              return v > ss.threshold;
+            default:
+              return v >= ss.threshold;
+          }
+        };
+        std::vector<MetricsSeries> kept;
+        for (MetricsSeries& s : out) {
+          std::vector<Sample> samples;
+          for (const Sample& p : s.samples) {
+            if (keep(p.value)) samples.push_back(p);
+          }
+          if (samples.empty()) continue;
+          s.samples = std::move(samples);
+          kept.push_back(std::move(s));
+        }
+        out = std::move(kept);
+        continue;
+      }
+      std::map<int64_t, std::vector<std::pair<double, size_t>>> by_ts;
+      for (size_t k = 0; k < out.size(); ++k) {
+        for (const Sample& s : out[k].samples) by_ts[s.timestamp_ms].push_back({s.value, k});
+      }
+      std::vector<std::set<int64_t>> keep(out.size());
+      for (auto& [ts, vals] : by_ts) {
+        std::stable_sort(vals.begin(), vals.end(), [&](const auto& a, const auto& b) {
+          if (std::isnan(a.first)) return false;
+          if (std::isnan(b.first)) return true;
+          return ss.topk ? a.first > b.first : a.first < b.first;
+        });
+        for (size_t k = 0; k < vals.size() && k < static_cast<size_t>(ss.k); ++k)
+          keep[vals[k].second].insert(ts);
+      }
+      std::vector<MetricsSeries> kept;
+      for (size_t k = 0; k < out.size(); ++k) {
+        std::vector<Sample> samples;
+        for (const Sample& s : out[k].samples) {
+          if (keep[k].count(s.timestamp_ms)) samples.push_back(s);
+        }
+        if (samples.empty()) continue;
+        out[k].samples = std::move(samples);
+        kept.push_back(std::move(out[k]));
+      }
+      out = std::move(kept);
+    }
+    std::sort(out.begin(), out.end(), [](const MetricsSeries& a, const MetricsSeries& b) {
+      return a.prom_labels < b.prom_labels;
+    });
+    return out;
+  };
+
+  for (size_t k = 0; k < jobs.size(); ++k) {
+    SL_RETURN_IF_ERROR(source.ScanShards(jobs[k].first, jobs[k].second, params, visit));
+    if (was_cancelled) return CancelledError("metrics query cancelled");
+    SL_RETURN_IF_ERROR(limit_err);
+    metrics->completed_jobs = static_cast<uint32_t>(k + 1);
+    if (on_job && k + 1 < jobs.size()) {
+      MetricsProgress p;
+      p.series = finalize();
+      p.metrics = *metrics;
+      if (!on_job(p)) return CancelledError("metrics query cancelled");
+    }
   }
-  std::sort(out.begin(), out.end(), [](const MetricsSeries& a, const MetricsSeries& b) {
-    return a.prom_labels < b.prom_labels;
-  });
+  metrics->completed_jobs = metrics->total_jobs;
+  return finalize();
+}
+
+// `with(exemplars=true|false)` (Tempo's hint) turns exemplars on (the
+// request's count, or kDefaultExemplars) or off for this query.
+constexpr uint32_t kDefaultExemplars = 100;
+MetricsRequest WithExemplarsHint(const Query& q, const MetricsRequest& req) {
+  MetricsRequest out = req;
+  for (const Hint& h : q.hints) {
+    if (h.name != "exemplars" || h.value.type != ValueType::kBool) continue;
+    out.exemplars = !h.value.b ? 0 : (req.exemplars ? req.exemplars : kDefaultExemplars);
+  }
   return out;
 }
 
@@ -859,10 +1076,7 @@ Result<std::unique_ptr<Query>> ParseMetricsQuery(const MetricsRequest& req) {
   return q;
 }
 
-}  // namespace
-
-Result<MetricsResponse> MetricsQueryRange(TraceSource& source, const MetricsRequest& req) {
-  SL_ASSIGN_OR_RETURN(std::unique_ptr<Query> q, ParseMetricsQuery(req));
+Result<MetricsPlan> RangePlan(const MetricsRequest& req) {
   MetricsPlan plan;
   plan.step = req.step_nano;
   if (plan.step == 0) {
@@ -879,8 +1093,32 @@ Result<MetricsResponse> MetricsQueryRange(TraceSource& source, const MetricsRequ
                                 " steps, the maximum is 100000; increase step");
   }
   plan.nsteps = static_cast<size_t>(nsteps);
+  return plan;
+}
+
+}  // namespace
+
+Result<std::pair<uint64_t, uint64_t>> MetricsScanRange(const MetricsRequest& req) {
+  SL_RETURN_IF_ERROR(ParseMetricsQuery(req).status());
+  SL_ASSIGN_OR_RETURN(MetricsPlan plan, RangePlan(req));
+  return std::make_pair(plan.start, plan.end);
+}
+
+Result<MetricsResponse> MetricsQueryRange(TraceSource& source, const MetricsRequest& req) {
+  SingleShardSource one(source);
+  return MetricsQueryRangeJobs(one, req, SearchJobOptions{});
+}
+
+Result<MetricsResponse> MetricsQueryRangeJobs(ShardedTraceSource& source, const MetricsRequest& req,
+                                              const SearchJobOptions& options,
+                                              const std::function<bool(MetricsProgress&)>& on_job,
+                                              const std::function<bool()>& cancelled) {
+  SL_ASSIGN_OR_RETURN(std::unique_ptr<Query> q, ParseMetricsQuery(req));
+  SL_ASSIGN_OR_RETURN(MetricsPlan plan, RangePlan(req));
   MetricsResponse resp;
-  SL_ASSIGN_OR_RETURN(resp.series, RunMetrics(source, *q, req, plan, &resp.metrics));
+  SL_ASSIGN_OR_RETURN(resp.series,
+                      RunMetrics(source, *q, WithExemplarsHint(*q, req), plan, &resp.metrics,
+                                 options.target_bytes_per_job, on_job, cancelled));
   return resp;
 }
 
@@ -893,8 +1131,9 @@ Result<InstantResponse> MetricsQueryInstant(TraceSource& source, const MetricsRe
   plan.nsteps = 1;
   plan.instant = true;
   InstantResponse resp;
+  SingleShardSource one(source);
   SL_ASSIGN_OR_RETURN(std::vector<MetricsSeries> series,
-                      RunMetrics(source, *q, req, plan, &resp.metrics));
+                      RunMetrics(one, *q, req, plan, &resp.metrics, 1, nullptr, nullptr));
   for (MetricsSeries& s : series) {
     InstantSeries is;
     is.labels = std::move(s.labels);

@@ -31,9 +31,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -125,6 +127,12 @@ struct SearchMetrics {
   uint64_t inspected_traces = 0;
   uint64_t inspected_bytes = 0;  // approximate in-memory bytes of inspected traces
   uint64_t inspected_spans = 0;
+  // Jobs the query was cut into (SearchJobs) and how many ran to the end;
+  // 1/1 for the one-job calls. Blocks: the store blocks in the plan.
+  uint32_t total_jobs = 1;
+  uint32_t completed_jobs = 1;
+  uint32_t total_blocks = 0;
+  uint64_t total_block_bytes = 0;
 };
 
 struct SearchResponse {
@@ -133,6 +141,42 @@ struct SearchResponse {
 };
 
 Result<SearchResponse> Search(TraceSource& source, const SearchRequest& req);
+
+// ------------------------------------------------------- Search as jobs
+//
+// Tempo's query frontend cuts a search into jobs and streams what each job
+// finds. SearchJobs does the same over a ShardedTraceSource: job 0 is the
+// head (recent traces), then blocks newest first, batched until a job holds
+// at least target_bytes_per_job (so 1 means one block per job). After each
+// job `on_job` gets the traces found by that job that are certain to be in
+// the final answer (never sent twice; Tempo >= 2.5's streamed diff) and the
+// cumulative metrics (completed_jobs / total_jobs). The union of every
+// progress' traces is the final answer, which is also returned.
+//
+// Final answer: without most_recent, the first `limit` traces matched in
+// job order, newest first; the search stops there (later jobs are skipped
+// and count as completed, as Tempo's frontend stops issuing them). With
+// most_recent=true, every job runs and the newest `limit` are kept; a trace
+// is streamed once no job left can hold a newer one (the shards' times).
+//
+// Cancellation: `cancelled` (optional) is polled between traces; when it
+// returns true, or `on_job` returns false, the search stops with Cancelled.
+
+struct SearchJobOptions {
+  uint64_t target_bytes_per_job = 100ull << 20;  // Tempo's default
+};
+
+struct SearchProgress {
+  std::vector<TraceSearchResult> traces;  // new since the previous progress
+  SearchMetrics metrics;                  // cumulative
+};
+
+using SearchProgressFn = std::function<bool(SearchProgress&)>;
+
+Result<SearchResponse> SearchJobs(ShardedTraceSource& source, const SearchRequest& req,
+                                  const SearchJobOptions& options,
+                                  const SearchProgressFn& on_job = nullptr,
+                                  const std::function<bool()>& cancelled = nullptr);
 
 // -------------------------------------------------------------- Metrics
 
@@ -176,6 +220,25 @@ struct MetricsResponse {
 
 // Evaluates at start, start+step, ... < end (Tempo aligns start down to step).
 Result<MetricsResponse> MetricsQueryRange(TraceSource& source, const MetricsRequest& req);
+
+// The same as jobs (as SearchJobs cuts them). After each job but the last,
+// `on_job` gets the series computed from the jobs done so far (a snapshot,
+// not a diff: a streaming API diffs consecutive snapshots as Tempo's
+// frontend does) and the cumulative metrics; the final answer is returned.
+// Cancellation as SearchJobs (Cancelled).
+struct MetricsProgress {
+  std::vector<MetricsSeries> series;  // sorted by prom_labels
+  SearchMetrics metrics;
+};
+Result<MetricsResponse> MetricsQueryRangeJobs(
+    ShardedTraceSource& source, const MetricsRequest& req, const SearchJobOptions& options,
+    const std::function<bool(MetricsProgress&)>& on_job = nullptr,
+    const std::function<bool()>& cancelled = nullptr);
+
+// The span start times a range query reads, [start aligned down to the
+// step, end): plan a ShardedTraceSource with them. InvalidArgument as
+// MetricsQueryRange.
+Result<std::pair<uint64_t, uint64_t>> MetricsScanRange(const MetricsRequest& req);
 
 struct InstantSeries {
   std::vector<KeyValue> labels;

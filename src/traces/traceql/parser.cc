@@ -683,9 +683,15 @@ class Parser {
     if (Cur().type == Tok::kPipe && IsMetricsFn(Peek(1))) {
       Advance();
       if (!ParseMetrics(q.get())) return err_;
-      while (Cur().type == Tok::kPipe) {
-        Advance();
-        if (!ParseSecondStage(q.get())) return err_;
+      for (;;) {
+        if (Cur().type == Tok::kPipe) {
+          Advance();
+          if (!ParseSecondStage(q.get())) return err_;
+        } else if (IsComparison(Cur().type)) {
+          if (!ParseMetricsFilter(q.get())) return err_;
+        } else {
+          break;
+        }
       }
     }
     if (Cur().type == Tok::kIdent && Cur().text == "with") {
@@ -1542,6 +1548,66 @@ class Parser {
     return true;
   }
 
+  static bool IsComparison(Tok t) {
+    return t == Tok::kEq || t == Tok::kNeq || t == Tok::kLt || t == Tok::kLte || t == Tok::kGt ||
+           t == Tok::kGte;
+  }
+
+  // A filter on the metrics' data points: `> 10`, `<= 0.5`, `> 1.5s`.
+  bool ParseMetricsFilter(Query* q) {
+    SecondStage s;
+    s.kind = SecondStage::Kind::kFilter;
+    switch (Cur().type) {
+      case Tok::kEq:
+        s.op = Op::kEq;
+        break;
+      case Tok::kNeq:
+        s.op = Op::kNeq;
+        break;
+      case Tok::kLt:
+        s.op = Op::kLt;
+        break;
+      case Tok::kLte:
+        s.op = Op::kLte;
+        break;
+      case Tok::kGt:
+        s.op = Op::kGt;
+        break;
+      default:
+        s.op = Op::kGte;
+        break;
+    }
+    Advance();
+    bool neg = false;
+    if (Cur().type == Tok::kSub) {
+      neg = true;
+      Advance();
+    }
+    const Token& c = Cur();
+    switch (c.type) {
+      case Tok::kInt:
+        s.threshold = static_cast<double>(c.i);
+        break;
+      case Tok::kFloat:
+        s.threshold = c.f;
+        break;
+      case Tok::kDuration:
+        s.threshold = static_cast<double>(c.i) / 1e9;
+        break;
+      default:
+        Fail(c,
+             "syntax error: a metrics query can only be compared with a number or a "
+             "duration, got " +
+                 (c.type == Tok::kEof ? std::string("end of query") : c.text));
+        return false;
+    }
+    if (neg) s.threshold = -s.threshold;
+    s.threshold_text = (neg ? "-" : "") + c.text;
+    Advance();
+    q->second_stage.push_back(std::move(s));
+    return true;
+  }
+
   bool ParseSecondStage(Query* q) {
     const Token& c = Cur();
     if (c.type != Tok::kIdent || (c.text != "topk" && c.text != "bottomk")) {
@@ -1550,6 +1616,7 @@ class Parser {
     }
     SecondStage s;
     s.topk = c.text == "topk";
+    s.kind = s.topk ? SecondStage::Kind::kTopK : SecondStage::Kind::kBottomK;
     Advance();
     if (!Expect(Tok::kLParen, "(")) return false;
     if (Cur().type != Tok::kInt || Cur().i <= 0) {

@@ -554,6 +554,10 @@ std::string QueryToString(const Query& q) {
     }
   }
   for (const SecondStage& s : q.second_stage) {
+    if (s.kind == SecondStage::Kind::kFilter) {
+      out += " " + std::string(OpText(s.op)) + " " + s.threshold_text;
+      continue;
+    }
     out += std::string(s.topk ? " | topk(" : " | bottomk(") + std::to_string(s.k) + ")";
   }
   if (!q.hints.empty()) {

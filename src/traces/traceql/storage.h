@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,5 +56,41 @@ class TraceSource {
   virtual ~TraceSource() = default;
   virtual Status Scan(const ScanParams& params, const std::function<bool(const Trace&)>& fn) = 0;
 };
+
+// One piece of a query's data: the store's head (recent traces) or one block.
+struct ShardInfo {
+  bool head = false;
+  uint64_t min_time_unix_nano = 0;  // span start times in the shard
+  uint64_t max_time_unix_nano = 0;  // span end times in the shard
+  uint64_t bytes = 0;               // size, to batch shards into jobs
+  uint64_t traces = 0;
+};
+
+// The data of one query (a tenant and a time range fixed when it was made)
+// cut into shards, so that a search can read them as jobs, one after the
+// other, and report progress between them (Tempo's query-frontend jobs).
+//
+// shards() lists them in the order a search reads them: the head first
+// (when there is one), then blocks newest first. ScanShards(first, last)
+// calls `fn` for every trace that has a part in shards [first, last) and
+// starts in the plan's time range — whole: a trace split over several
+// shards (spans that arrived after a cut) is merged from all its parts in
+// the plan, and passed once over the life of the object, in the first call
+// that meets one of its parts. Hints let shards skip data as for
+// TraceSource::Scan. `fn` returns false to stop (ScanShards returns OK).
+//
+// Thread-safety: one query at a time (not thread-safe); `fn` runs on the
+// calling thread.
+class ShardedTraceSource {
+ public:
+  virtual ~ShardedTraceSource() = default;
+  virtual const std::vector<ShardInfo>& shards() const = 0;
+  virtual Status ScanShards(size_t first, size_t last, const ScanParams& params,
+                            const std::function<bool(const Trace&)>& fn) = 0;
+};
+
+// A TraceSource as a single shard (tests, sources without shards). `source`
+// must outlive the result; the plan's range is [start, end) of each call.
+std::unique_ptr<ShardedTraceSource> SingleShard(TraceSource& source);
 
 }  // namespace sightline::traces

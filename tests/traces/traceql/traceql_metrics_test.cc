@@ -95,7 +95,8 @@ TEST(TraceQLMetrics, KnownCounts) {
       // t1 has 2^32:2 → p50 halfway into (2^31, 2^32].
       {"{ } | quantile_over_time(duration, 0.5, 0.9)",
        {{R"({p="0.5"})",
-         {{t0, std::pow(2.0, 25 + 2.0 / 3) / 1e9}, {t1, std::pow(2.0, 31.5) / 1e9},
+         {{t0, std::pow(2.0, 25 + 2.0 / 3) / 1e9},
+          {t1, std::pow(2.0, 31.5) / 1e9},
           {t2, 0.016777216}}},
         {R"({p="0.9"})", {{t0, 0.134217728}, {t1, 4.294967296}, {t2, 0.016777216}}}}},
       {"{ } | histogram_over_time(duration)",
@@ -121,6 +122,35 @@ TEST(TraceQLMetrics, KnownCounts) {
         {R"({kind="server", span.http.status_code="201"})", {{t1, 1}}}}},
       {R"({ resource.service.name = "api" } > { } | count_over_time())",
        {{R"({__name__="count_over_time"})", {{t0, 2}}}}},
+      // Filters on the metrics' data points (documented from Tempo 3.0): the points
+      // meeting the comparison stay; series left empty disappear.
+      {"{ } | count_over_time() by (resource.service.name) > 2",
+       {{R"({resource.service.name="api"})", {{t0, 3}}}}},
+      {"{ } | count_over_time() by (resource.service.name) >= 2",
+       {{R"({resource.service.name="api"})", {{t0, 3}}},
+        {R"({resource.service.name="frontend"})", {{t0, 2}}},
+        {R"({resource.service.name="payments"})", {{t1, 2}}}}},
+      {"{ } | count_over_time() by (resource.service.name) = 2",
+       {{R"({resource.service.name="frontend"})", {{t0, 2}}},
+        {R"({resource.service.name="payments"})", {{t1, 2}}}}},
+      {"{ } | count_over_time() by (resource.service.name) != 2",
+       {{R"({resource.service.name="api"})", {{t0, 3}}},
+        {R"({resource.service.name="worker"})", {{t2, 1}}}}},
+      {"{ } | count_over_time() by (resource.service.name) < 2",
+       {{R"({resource.service.name="worker"})", {{t2, 1}}}}},
+      {"{ } | count_over_time() by (resource.service.name) <= 1",
+       {{R"({resource.service.name="worker"})", {{t2, 1}}}}},
+      // A duration threshold is in seconds, as the values are.
+      {"{ } | max_over_time(duration) > 2.5s", {{R"({__name__="max_over_time"})", {{t1, 3}}}}},
+      {"{ } | max_over_time(duration) > -1",
+       {{R"({__name__="max_over_time"})", {{t0, 0.1}, {t1, 3}, {t2, 0.01}}}}},
+      // After topk, in the written order.
+      {"{ } | count_over_time() by (resource.service.name) | topk(1) > 2",
+       {{R"({resource.service.name="api"})", {{t0, 3}}}}},
+      {"{ } | count_over_time() by (resource.service.name) < 3 | topk(1)",
+       {{R"({resource.service.name="frontend"})", {{t0, 2}}},
+        {R"({resource.service.name="payments"})", {{t1, 2}}},
+        {R"({resource.service.name="worker"})", {{t2, 1}}}}},
   };
   for (const Case& c : cases) {
     auto got = Range(c.q);
@@ -188,6 +218,16 @@ TEST(TraceQLMetrics, InstantLabelsExemplarsAndErrors) {
   EXPECT_EQ(std::get<double>(range->series[0].labels[0].value.v), 0.5);
   ASSERT_EQ(range->series[0].exemplars.size(), 2u);
   EXPECT_EQ(range->series[0].exemplars[0].labels[0].key, "trace:id");
+  // Tempo's exemplars hint: off, or on without the request asking.
+  req.query = "{ } | quantile_over_time(duration, 0.5) with(exemplars=false)";
+  range = MetricsQueryRange(src, req);
+  ASSERT_TRUE(range.ok());
+  EXPECT_TRUE(range->series[0].exemplars.empty());
+  req.query = "{ } | quantile_over_time(duration, 0.5) with(exemplars=true)";
+  req.exemplars = 0;
+  range = MetricsQueryRange(src, req);
+  ASSERT_TRUE(range.ok());
+  EXPECT_EQ(range->series[0].exemplars.size(), 8u);  // every span, under the default 100
 
   req.query = "{ } | count() > 1";
   EXPECT_EQ(MetricsQueryRange(src, req).status().code(), StatusCode::kInvalidArgument);

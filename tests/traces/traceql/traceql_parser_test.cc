@@ -62,6 +62,15 @@ TEST(TraceQLParser, PrintsCanonicalForm) {
   EXPECT_EQ(Canon("{ } | histogram_over_time(duration) by (span.x) | bottomk(2)"),
             "{ } | histogram_over_time(duration) by (span.x) | bottomk(2)");
   EXPECT_EQ(Canon("{ } with(most_recent=true)"), "{ } with(most_recent=true)");
+  // Tempo's sampling hints parse (and are ignored: values are exact).
+  EXPECT_EQ(Canon("{ } | rate() with(sample=true)"), "{ } | rate() with(sample=true)");
+  EXPECT_EQ(Canon("{ } | rate() with(sample=0.1)"), "{ } | rate() with(sample=0.1)");
+  EXPECT_EQ(Canon("{ } | rate() with(span_sample=0.5, exemplars=false)"),
+            "{ } | rate() with(span_sample=0.5, exemplars=false)");
+  EXPECT_EQ(Canon("{ } | rate() by (resource.service.name) > 10"),
+            "{ } | rate() by (resource.service.name) > 10");
+  EXPECT_EQ(Canon("{ } | max_over_time(duration)>=1.5s|topk(2) != -1"),
+            "{ } | max_over_time(duration) >= 1.5s | topk(2) != -1");
   EXPECT_EQ(Canon("{ } | count_over_time() with(sample=0.5, most_recent=false)"),
             "{ } | count_over_time() with(sample=0.5, most_recent=false)");
   EXPECT_EQ(
@@ -69,6 +78,27 @@ TEST(TraceQLParser, PrintsCanonicalForm) {
       "{ ((((event:name = \"e\") && (event.x = 1)) && (link.y = 2)) && (instrumentation.z = 3)) }");
   EXPECT_EQ(Canon("{ .s = \"a\\\"b\\n\" }"), "{ (.s = \"a\\\"b\\n\") }");
   EXPECT_EQ(Canon("{\n  .a = 1\n}"), "{ (.a = 1) }");
+}
+
+// What Grafana's Traces Drilldown app and the Tempo data source send
+// (primary signals, RED panels, comparison, sampling) must all parse.
+TEST(TraceQLParser, GrafanaDrilldownQueriesParse) {
+  for (const char* q : {
+           "{nestedSetParent<0 && true} | rate()",
+           "{nestedSetParent<0 && true} | rate() by(resource.service.name)",
+           "{nestedSetParent<0 && true && status=error} | rate() by(resource.service.name)",
+           "{nestedSetParent<0 && true} | quantile_over_time(duration, 0.9)",
+           "{nestedSetParent<0} | histogram_over_time(duration)",
+           "{nestedSetParent<0 && true} | compare({status = error}, 10)",
+           "{true} | rate() by(resource.service.name) | topk(10)",
+           "{ kind=server } | rate() with(sample=true)",
+           "{ span.db.system.name!=\"\" } | count_over_time()",
+           "{ kind=consumer } | select(span.messaging.system)",
+           "{} | rate() by (span.http.route) > 0.5",
+       }) {
+    auto r = Parse(q);
+    EXPECT_TRUE(r.ok()) << q << ": " << r.status().ToString();
+  }
 }
 
 TEST(TraceQLParser, MetricsAndHintsAreRecognised) {
@@ -115,6 +145,10 @@ TEST(TraceQLParser, ErrorsLikeTempo) {
       {"{ .a =~ .b }", "the right side of =~ must be a string"},
       {"{ } | rate() | topk(0)", "needs a positive integer"},
       {"{ } | topk(2)", "topk needs a metrics query before it"},
+      {"{ } | rate() > \"x\"", "can only be compared with a number or a duration"},
+      // Arithmetic between metrics queries is not TraceQL.
+      {"({ status = error } | rate()) / ({ } | rate())", "parse error"},
+      {"{ } | rate() >", "can only be compared with a number or a duration, got end of query"},
       {"{ .a = \"unterminated }", "unterminated string"},
       {"{ span:bogus = 1 }", "unknown intrinsic span:bogus"},
       {"{ .a = 1 } | foo()", "syntax error: unexpected foo"},

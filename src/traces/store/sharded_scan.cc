@@ -1,0 +1,266 @@
+#include "traces/store/sharded_scan.h"
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "traces/store/codec.h"
+
+namespace sightline::traces::store {
+
+namespace {
+
+bool StartsIn(const Trace& t, uint64_t start, uint64_t end) {
+  if (start == 0 && end == 0) return true;
+  for (const Span& s : t.spans) {
+    if (s.start_unix_nano >= start && (end == 0 || s.start_unix_nano < end)) return true;
+  }
+  return false;
+}
+
+uint64_t TraceStart(const Trace& t) {
+  uint64_t m = UINT64_MAX;
+  for (const Span& s : t.spans) m = std::min(m, s.start_unix_nano);
+  return m == UINT64_MAX ? 0 : m;
+}
+
+class ShardedScan final : public ShardedTraceSource {
+ public:
+  ShardedScan(uint64_t start, uint64_t end, std::vector<Trace> head,
+              std::vector<std::shared_ptr<BlockReader>> blocks)
+      : start_(start), end_(end), head_(std::move(head)), blocks_(std::move(blocks)) {
+    // Head: newest traces first, so a search that stops early keeps them.
+    std::vector<uint64_t> starts(head_.size());
+    std::vector<size_t> order(head_.size());
+    for (size_t i = 0; i < head_.size(); ++i) {
+      starts[i] = TraceStart(head_[i]);
+      order[i] = i;
+    }
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      if (starts[a] != starts[b]) return starts[a] > starts[b];
+      return head_[a].trace_id < head_[b].trace_id;
+    });
+    std::vector<Trace> sorted;
+    sorted.reserve(head_.size());
+    for (size_t i : order) sorted.push_back(std::move(head_[i]));
+    head_ = std::move(sorted);
+    // Blocks: newest first.
+    std::sort(blocks_.begin(), blocks_.end(), [](const auto& a, const auto& b) {
+      if (a->meta().max_time != b->meta().max_time) return a->meta().max_time > b->meta().max_time;
+      return b->meta().ulid < a->meta().ulid;
+    });
+    if (!head_.empty()) {
+      ShardInfo info;
+      info.head = true;
+      info.min_time_unix_nano = UINT64_MAX;
+      for (const Trace& t : head_) {
+        for (const Span& s : t.spans) {
+          info.min_time_unix_nano = std::min(info.min_time_unix_nano, s.start_unix_nano);
+          info.max_time_unix_nano =
+              std::max({info.max_time_unix_nano, s.end_unix_nano, s.start_unix_nano});
+        }
+        info.bytes += 64 * t.spans.size();  // rough; the head is a job of its own anyway
+      }
+      if (info.min_time_unix_nano == UINT64_MAX) info.min_time_unix_nano = 0;
+      info.traces = head_.size();
+      shards_.push_back(info);
+      head_shard_ = 0;
+    }
+    for (const auto& b : blocks_) {
+      ShardInfo info;
+      info.min_time_unix_nano =
+          static_cast<uint64_t>(std::max<int64_t>(b->meta().min_time, 0)) * 1'000'000ull;
+      info.max_time_unix_nano =
+          static_cast<uint64_t>(std::max<int64_t>(b->meta().max_time, 0)) * 1'000'000ull;
+      auto it = b->meta().stats.find("numBytes");
+      info.bytes = it != b->meta().stats.end() ? it->second : b->sorted_ids().size();
+      info.traces = b->num_traces();
+      shards_.push_back(info);
+    }
+    FindSplitTraces();
+  }
+
+  const std::vector<ShardInfo>& shards() const override { return shards_; }
+
+  Status ScanShards(size_t first, size_t last, const ScanParams& params,
+                    const std::function<bool(const Trace&)>& fn) override {
+    last = std::min(last, shards_.size());
+    bool stop = false;
+    Status err;
+    // One part of a trace found in shard `shard`.
+    auto visit = [&](const Trace& part, size_t shard) {
+      auto split = split_.find(part.trace_id);
+      if (split == split_.end()) {
+        if (!StartsIn(part, start_, end_)) return true;
+        if (!fn(part)) stop = true;
+        return !stop;
+      }
+      if (!emitted_.insert(part.trace_id).second) return true;
+      Trace whole;
+      for (uint32_t s : split->second) {
+        if (s == shard) {
+          MergeTrace(part, &whole);
+          continue;
+        }
+        auto other = Part(s, part.trace_id);
+        if (!other.ok()) {
+          err = other.status();
+          return false;
+        }
+        if (*other) MergeTrace(std::move(**other), &whole);
+      }
+      whole.trace_id = part.trace_id;
+      if (!StartsIn(whole, start_, end_)) return true;
+      if (!fn(whole)) stop = true;
+      return !stop;
+    };
+    for (size_t s = first; s < last && !stop; ++s) {
+      if (static_cast<int64_t>(s) == head_shard_) {
+        for (const Trace& t : head_) {
+          if (!visit(t, s)) break;
+        }
+      } else {
+        const BlockReader& b = *blocks_[s - (head_shard_ == 0 ? 1 : 0)];
+        SL_RETURN_IF_ERROR(b.Scan(params, [&](Trace&& t) { return visit(t, s); }));
+      }
+      SL_RETURN_IF_ERROR(err);
+      // Split traces whose part here the hints skipped: the hints hold for
+      // whole traces, not for a block's part of one.
+      auto it = split_by_shard_.find(static_cast<uint32_t>(s));
+      if (it == split_by_shard_.end()) continue;
+      for (const std::string& id : it->second) {
+        if (stop || emitted_.count(id)) continue;
+        auto part = Part(static_cast<uint32_t>(s), id);
+        if (!part.ok()) return part.status();
+        if (*part && !visit(**part, s)) break;
+        SL_RETURN_IF_ERROR(err);
+      }
+    }
+    return err;
+  }
+
+ private:
+  // Shard `s`'s part of trace `id`.
+  Result<std::optional<Trace>> Part(uint32_t s, const std::string& id) const {
+    if (static_cast<int64_t>(s) == head_shard_) {
+      auto it = head_index_.find(id);
+      if (it == head_index_.end()) return std::optional<Trace>();
+      return std::optional<Trace>(head_[it->second]);
+    }
+    return blocks_[s - (head_shard_ == 0 ? 1 : 0)]->Find(id);
+  }
+
+  // Ids in more than one shard. The shards' sorted id lists are walked
+  // together by 12-bit id prefix; each prefix's ids (a few thousand even
+  // over hundreds of blocks) go through a small open-addressing table keyed
+  // by their last 8 bytes, so a repeated id is found in one probe. ~15 ns
+  // per id (a k-way heap merge took ~300 ns; measured with 288 blocks of
+  // 100k ids: 0.5 s against 9.4 s).
+  void FindSplitTraces() {
+    std::vector<std::string_view> ids(shards_.size());
+    std::string head_ids;
+    if (head_shard_ == 0) {
+      std::vector<std::string_view> sorted;
+      for (const Trace& t : head_) {
+        if (t.trace_id.size() == 16) sorted.push_back(t.trace_id);
+      }
+      std::sort(sorted.begin(), sorted.end());
+      head_ids.reserve(sorted.size() * 16);
+      for (std::string_view id : sorted) head_ids.append(id);
+      ids[0] = head_ids;
+    }
+    size_t nonempty = 0;
+    for (size_t s = 0; s < shards_.size(); ++s) {
+      if (static_cast<int64_t>(s) != head_shard_) {
+        ids[s] = blocks_[s - (head_shard_ == 0 ? 1 : 0)]->sorted_ids();
+      }
+      nonempty += !ids[s].empty();
+    }
+    if (nonempty >= 2) {
+      auto prefix = [](const char* p) {
+        return (static_cast<uint32_t>(static_cast<uint8_t>(p[0])) << 4) |
+               (static_cast<uint8_t>(p[1]) >> 4);
+      };
+      std::vector<size_t> pos(ids.size(), 0), end(ids.size(), 0);
+      std::vector<uint64_t> keys;
+      std::vector<std::pair<uint32_t, size_t>> refs;  // shard, byte offset
+      for (uint32_t b = 0; b < (1u << 12); ++b) {
+        size_t total = 0;
+        for (size_t s = 0; s < ids.size(); ++s) {
+          size_t e = pos[s];
+          while (e + 16 <= ids[s].size() && prefix(ids[s].data() + e) == b) e += 16;
+          end[s] = e;
+          total += (e - pos[s]) / 16;
+        }
+        if (total < 2) {
+          for (size_t s = 0; s < ids.size(); ++s) pos[s] = end[s];
+          continue;
+        }
+        size_t cap = 16;
+        while (cap < total * 2) cap <<= 1;
+        keys.assign(cap, 0);
+        refs.resize(cap);
+        for (size_t s = 0; s < ids.size(); ++s) {
+          for (size_t o = pos[s]; o < end[s]; o += 16) {
+            const char* id = ids[s].data() + o;
+            uint64_t fp;
+            std::memcpy(&fp, id + 8, 8);
+            fp |= 1;  // 0 marks an empty slot
+            for (size_t h = (fp * 0x9E3779B97F4A7C15ull) >> 40 & (cap - 1);;
+                 h = (h + 1) & (cap - 1)) {
+              if (keys[h] == 0) {
+                keys[h] = fp;
+                refs[h] = {static_cast<uint32_t>(s), o};
+                break;
+              }
+              if (keys[h] != fp) continue;
+              const auto [rs, ro] = refs[h];
+              if (std::memcmp(ids[rs].data() + ro, id, 16) != 0) continue;
+              auto& holders = split_[std::string(id, 16)];
+              if (holders.empty()) holders.push_back(rs);
+              holders.push_back(static_cast<uint32_t>(s));
+              break;
+            }
+          }
+          pos[s] = end[s];
+        }
+      }
+      for (const auto& [id, holders] : split_) {
+        for (uint32_t h : holders) split_by_shard_[h].push_back(id);
+      }
+    }
+    IndexHead();
+  }
+
+  void IndexHead() {
+    if (split_.empty()) return;
+    for (size_t i = 0; i < head_.size(); ++i) {
+      if (split_.count(head_[i].trace_id)) head_index_.emplace(head_[i].trace_id, i);
+    }
+  }
+
+  uint64_t start_, end_;
+  std::vector<Trace> head_;
+  std::vector<std::shared_ptr<BlockReader>> blocks_;
+  int64_t head_shard_ = -1;  // 0 when there is a head shard
+  std::vector<ShardInfo> shards_;
+  std::unordered_map<std::string, std::vector<uint32_t>> split_;  // id -> shards, ascending
+  std::unordered_map<std::string, size_t> head_index_;            // split ids in the head
+  std::unordered_set<std::string> emitted_;                       // split ids already passed
+  std::unordered_map<uint32_t, std::vector<std::string>> split_by_shard_;
+};
+
+}  // namespace
+
+std::unique_ptr<ShardedTraceSource> NewShardedScan(
+    uint64_t start_unix_nano, uint64_t end_unix_nano, std::vector<Trace> head,
+    std::vector<std::shared_ptr<BlockReader>> blocks) {
+  return std::make_unique<ShardedScan>(start_unix_nano, end_unix_nano, std::move(head),
+                                       std::move(blocks));
+}
+
+}  // namespace sightline::traces::store
