@@ -40,7 +40,9 @@ inline constexpr std::string_view kBlockFormat = "traces-v1";
 struct BlockWriteOptions {
   // Uncompressed trace bytes per row group: what a find-by-id decompresses.
   size_t row_group_bytes = 256 << 10;
-  int zstd_level = 3;
+  // 1: the cut runs on the ingest path's CPU; level 3 saves ~2% of bytes
+  // (32.3 vs 32.9 B/span, BM_BlockCut) for ~15% more cut CPU.
+  int zstd_level = 1;
   double bloom_false_positive = 0.01;
 };
 
