@@ -187,11 +187,13 @@ TEST(MetricsGeneratorTest, EncodedPushCountsLikeModelPush) {
   Recording model_rec, enc_rec;
   MetricsGenerator model(&sink, &model_rec, o), enc(&sink, &enc_rec, o);
   for (const std::string& body : bodies) {
-    auto m = ingest::TracesFromOtlpWire(body, {});
+    coltrace::ExportTraceServiceRequest parsed;
+    ASSERT_TRUE(parsed.ParseFromString(body));
+    ingest::ConvertResult m = ingest::TracesFromOtlp(parsed, {});
     auto e = ingest::EncodeOtlpWire(body, {});
-    ASSERT_TRUE(m.ok() && e.ok());
+    ASSERT_TRUE(e.ok());
     ingest::PushResult pr;
-    ASSERT_TRUE(model.Push("t", std::move(m->traces), &pr).ok());
+    ASSERT_TRUE(model.Push("t", std::move(m.traces), &pr).ok());
     ASSERT_TRUE(enc.PushEncoded("t", e->traces, &pr).ok());
   }
   ASSERT_TRUE(model.Collect().ok());

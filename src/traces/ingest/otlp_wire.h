@@ -1,11 +1,12 @@
-// OTLP/protobuf request bytes → the trace model, without protobuf objects.
+// OTLP/protobuf request bytes → the store's trace records, without protobuf
+// objects: the OTLP/protobuf ingest hot path (HTTP and gRPC).
 //
-// TracesFromOtlpWire walks the wire format of an ExportTraceServiceRequest
-// and builds the same ConvertResult as
+// EncodeOtlpWire walks the wire format of an ExportTraceServiceRequest and
+// writes each trace straight into the store's record encoding (encoded.h):
+// the records are byte for byte what EncodeTrace writes for the traces of
 //   ParseFromString(body) then TracesFromOtlp(request, options)
-// would (same traces, order, validation, truncation and messages), but
-// without decoding into protobuf messages first: on the ingest hot path that
-// saves the message objects and a second copy of every string.
+// (same traces, order, validation, truncation, counts and messages), with no
+// model objects and no per-string allocations.
 //
 // It handles the requests SDKs and collectors send. For anything it does
 // not handle identically — malformed bytes, invalid UTF-8 in a string field,
@@ -13,13 +14,6 @@
 // AnyValue with two values, nesting deeper than 64, Resource.entity_refs —
 // it returns InvalidArgument and the caller must use the protobuf path,
 // which then decides (and words the error for malformed bodies).
-//
-// EncodeOtlpWire walks the same bytes with the same rules but writes each
-// trace straight into the store's record encoding (encoded.h): the records
-// are byte for byte what EncodeTrace writes for TracesFromOtlpWire's
-// traces, the counts and messages the same, and it declines (InvalidArgument)
-// exactly the requests TracesFromOtlpWire declines. No model objects, no
-// per-string allocations: the OTLP/protobuf ingest hot path.
 //
 // Thread-safety: free functions without shared state.
 #pragma once
@@ -31,8 +25,6 @@
 #include "traces/ingest/otlp_convert.h"
 
 namespace sightline::traces::ingest {
-
-Result<ConvertResult> TracesFromOtlpWire(std::string_view body, const ConvertOptions& options);
 
 // ConvertResult's counts with the traces encoded. `traces.spans`' views
 // point into `body`.
