@@ -272,6 +272,38 @@ struct MetricsGenerator::Impl {
     e.client.Observe(o.graph_buckets, client.seconds);
   }
 
+  // Under mu: one span's observation; finds (or creates, with no calls) its
+  // series. Both Resolve overloads (model spans, span views) come here.
+  Observation Observe(TenantState& ts, const std::string* service, std::string_view trace_id,
+                      std::string_view name, int kind, int status_code, uint64_t start_unix_nano,
+                      uint64_t end_unix_nano, std::string_view span_id,
+                      std::string_view parent_span_id) {
+    Observation ob;
+    auto it = ts.spans.find(SpanKeyView{*service, name, kind, status_code});
+    if (it == ts.spans.end()) {
+      it = ts.spans.emplace(SpanKey{*service, std::string(name), kind, status_code}, SpanStats{})
+               .first;
+    }
+    ob.stats = &it->second;
+    ob.service = service;
+    ob.seconds = end_unix_nano > start_unix_nano
+                     ? static_cast<double>(end_unix_nano - start_unix_nano) / 1e9
+                     : 0;
+    ob.end_ms = static_cast<int64_t>(end_unix_nano / 1000000);
+    ob.trace_id_len = static_cast<uint8_t>(std::min<size_t>(trace_id.size(), 16));
+    std::memcpy(ob.trace_id.data(), trace_id.data(), ob.trace_id_len);
+    ob.failed = status_code == 2;
+    ob.edge = 0;
+    if (kind == 3 || kind == 4) {  // client, producer
+      ob.edge = 1;
+      ob.edge_key = MakeEdgeKey(trace_id, span_id);
+    } else if ((kind == 2 || kind == 5) && !parent_span_id.empty()) {
+      ob.edge = 2;
+      ob.edge_key = MakeEdgeKey(trace_id, parent_span_id);
+    }
+    return ob;
+  }
+
   // Under mu: finds (or creates, with no calls) the series of every span.
   void Resolve(TenantState& ts, const std::vector<Trace>& traces, std::vector<Observation>* out) {
     std::vector<const std::string*> services;
@@ -283,30 +315,8 @@ struct MetricsGenerator::Impl {
                           : static_cast<uint32_t>(t.resources.size());
         const std::string*& service = services[ri];
         if (service == nullptr) service = ts.Intern(ServiceOf(t, ri));
-        Observation ob;
-        SpanKeyView key{*service, s.name, s.kind, s.status_code};
-        auto it = ts.spans.find(key);
-        if (it == ts.spans.end()) {
-          it = ts.spans.emplace(SpanKey{*service, s.name, s.kind, s.status_code}, SpanStats{}).first;
-        }
-        ob.stats = &it->second;
-        ob.service = service;
-        ob.seconds = s.end_unix_nano > s.start_unix_nano
-                         ? static_cast<double>(s.end_unix_nano - s.start_unix_nano) / 1e9
-                         : 0;
-        ob.end_ms = static_cast<int64_t>(s.end_unix_nano / 1000000);
-        ob.trace_id_len = static_cast<uint8_t>(std::min<size_t>(t.trace_id.size(), 16));
-        std::memcpy(ob.trace_id.data(), t.trace_id.data(), ob.trace_id_len);
-        ob.failed = s.status_code == 2;
-        ob.edge = 0;
-        if (s.kind == 3 || s.kind == 4) {  // client, producer
-          ob.edge = 1;
-          ob.edge_key = MakeEdgeKey(t.trace_id, s.span_id);
-        } else if ((s.kind == 2 || s.kind == 5) && !s.parent_span_id.empty()) {
-          ob.edge = 2;
-          ob.edge_key = MakeEdgeKey(t.trace_id, s.parent_span_id);
-        }
-        out->push_back(ob);
+        out->push_back(Observe(ts, service, t.trace_id, s.name, s.kind, s.status_code,
+                               s.start_unix_nano, s.end_unix_nano, s.span_id, s.parent_span_id));
       }
     }
   }
@@ -327,32 +337,8 @@ struct MetricsGenerator::Impl {
           service = ts.Intern(s.service);
           last_service = &s.service;
         }
-        Observation ob;
-        SpanKeyView key{*service, s.name, s.kind, s.status_code};
-        auto it = ts.spans.find(key);
-        if (it == ts.spans.end()) {
-          it = ts.spans.emplace(SpanKey{*service, std::string(s.name), s.kind, s.status_code},
-                                SpanStats{})
-                   .first;
-        }
-        ob.stats = &it->second;
-        ob.service = service;
-        ob.seconds = s.end_unix_nano > s.start_unix_nano
-                         ? static_cast<double>(s.end_unix_nano - s.start_unix_nano) / 1e9
-                         : 0;
-        ob.end_ms = static_cast<int64_t>(s.end_unix_nano / 1000000);
-        ob.trace_id_len = 16;
-        std::memcpy(ob.trace_id.data(), trace_id.data(), 16);
-        ob.failed = s.status_code == 2;
-        ob.edge = 0;
-        if (s.kind == 3 || s.kind == 4) {  // client, producer
-          ob.edge = 1;
-          ob.edge_key = MakeEdgeKey(trace_id, s.span_id);
-        } else if ((s.kind == 2 || s.kind == 5) && !s.parent_span_id.empty()) {
-          ob.edge = 2;
-          ob.edge_key = MakeEdgeKey(trace_id, s.parent_span_id);
-        }
-        out->push_back(ob);
+        out->push_back(Observe(ts, service, trace_id, s.name, s.kind, s.status_code,
+                               s.start_unix_nano, s.end_unix_nano, s.span_id, s.parent_span_id));
       }
     }
   }
