@@ -238,6 +238,18 @@ Result<std::string> TagsToTraceQL(std::string_view logfmt) {
 
 namespace {
 
+// Asks a query's `cancelled` callback every 64 traces (it may take a lock or
+// look at a gRPC context); remembers the answer once it is yes.
+struct CancelPoll {
+  const std::function<bool()>* fn;
+  uint64_t polled = 0;
+  bool cancelled = false;
+  bool Cancelled() {
+    if (!cancelled && *fn && (++polled & 63) == 0 && (*fn)()) cancelled = true;
+    return cancelled;
+  }
+};
+
 void AddAttribute(std::vector<KeyValue>* out, std::string key, const Static& v) {
   if (v.is_nil()) return;
   for (const KeyValue& kv : *out) {
@@ -419,13 +431,9 @@ Result<SearchResponse> SearchJobs(ShardedTraceSource& source, const SearchReques
   std::vector<TraceSearchResult> found;  // newest first with most_recent
   std::vector<bool> sent;                // most_recent: streamed already
   std::vector<TraceSearchResult> fresh;  // without most_recent: not streamed yet
-  bool was_cancelled = false;
-  uint64_t polled = 0;
+  CancelPoll poll{&cancelled};
   auto visit = [&](const Trace& t) {
-    if (cancelled && (++polled & 63) == 0 && cancelled()) {
-      was_cancelled = true;
-      return false;
-    }
+    if (poll.Cancelled()) return false;
     ++m.inspected_traces;
     m.inspected_spans += t.spans.size();
     m.inspected_bytes += ApproxTraceBytes(t);
@@ -456,7 +464,7 @@ Result<SearchResponse> SearchJobs(ShardedTraceSource& source, const SearchReques
 
   for (size_t k = 0; k < jobs.size(); ++k) {
     SL_RETURN_IF_ERROR(source.ScanShards(jobs[k].first, jobs[k].second, params, visit));
-    if (was_cancelled) return CancelledError("search cancelled");
+    if (poll.cancelled) return CancelledError("search cancelled");
     const bool full = !q->most_recent && found.size() >= limit;
     // A search that has its answer skips the jobs left (they count as done).
     m.completed_jobs = full ? m.total_jobs : static_cast<uint32_t>(k + 1);
@@ -787,13 +795,9 @@ Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const 
   params.end_unix_nano = plan.end;
   params.hints = DeriveScanHints(q);
   Status limit_err;
-  bool was_cancelled = false;
-  uint64_t polled = 0;
+  CancelPoll poll{&cancelled};
   auto visit = [&](const Trace& t) {
-    if (cancelled && (++polled & 63) == 0 && cancelled()) {
-      was_cancelled = true;
-      return false;
-    }
+    if (poll.Cancelled()) return false;
     ++metrics->inspected_traces;
     metrics->inspected_spans += t.spans.size();
     metrics->inspected_bytes += ApproxTraceBytes(t);
@@ -1038,7 +1042,7 @@ Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const 
 
   for (size_t k = 0; k < jobs.size(); ++k) {
     SL_RETURN_IF_ERROR(source.ScanShards(jobs[k].first, jobs[k].second, params, visit));
-    if (was_cancelled) return CancelledError("metrics query cancelled");
+    if (poll.cancelled) return CancelledError("metrics query cancelled");
     SL_RETURN_IF_ERROR(limit_err);
     metrics->completed_jobs = static_cast<uint32_t>(k + 1);
     if (on_job && k + 1 < jobs.size()) {
