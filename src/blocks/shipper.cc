@@ -45,7 +45,11 @@ struct ShipperMetrics {
 }  // namespace
 
 Shipper::Shipper(io::Env* env, io::ObjectStore* store, ShipperOptions options)
-    : env_(env), store_(store), options_(std::move(options)) {}
+    : env_(env),
+      store_(store),
+      options_(std::move(options)),
+      backoff_(options_.min_backoff),
+      worker_("ship-" + options_.signal, options_.interval, [this] { return Pass(); }) {}
 
 Shipper::~Shipper() { Stop(); }
 
@@ -183,52 +187,22 @@ Result<int> Shipper::Sync() {
   return done;
 }
 
-void Shipper::Start() {
-  std::lock_guard<std::mutex> lock(loop_mu_);
-  if (thread_.joinable()) return;
-  stop_ = false;
-  thread_ = std::thread([this] { Loop(); });
-}
+void Shipper::Start() { worker_.Start(/*first_delay=*/std::chrono::milliseconds(0)); }
 
-void Shipper::Notify() {
-  {
-    std::lock_guard<std::mutex> lock(loop_mu_);
-    notified_ = true;
-  }
-  loop_cv_.notify_all();
-}
+void Shipper::Notify() { worker_.Wake(); }
 
-void Shipper::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(loop_mu_);
-    stop_ = true;
-  }
-  loop_cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void Shipper::Stop() { worker_.Stop(); }
 
-void Shipper::Loop() {
-  std::chrono::milliseconds backoff = options_.min_backoff;
-  while (true) {
-    auto result = Sync();
-    std::chrono::milliseconds wait = options_.interval;
-    if (!result.ok()) {
-      wait = backoff;
-      backoff = std::min(backoff * 2, options_.max_backoff);
-    } else {
-      backoff = options_.min_backoff;
-    }
-    std::unique_lock<std::mutex> lock(loop_mu_);
-    if (result.ok()) {
-      loop_cv_.wait_for(lock, wait, [this] { return stop_ || notified_; });
-    } else {
-      // After a failure the backoff holds even if new blocks arrive: a store
-      // that is down should not be hammered by every cut.
-      loop_cv_.wait_for(lock, wait, [this] { return stop_; });
-    }
-    if (stop_) return;
-    notified_ = false;
+PeriodicWorker::Next Shipper::Pass() {
+  if (Sync().ok()) {
+    backoff_ = options_.min_backoff;
+    return PeriodicWorker::Next::Period();
   }
+  // After a failure the backoff holds even if new blocks arrive: a store
+  // that is down should not be hammered by every cut.
+  const auto wait = backoff_;
+  backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+  return PeriodicWorker::Next::After(wait, /*wakeable=*/false);
 }
 
 }  // namespace sightline::blocks

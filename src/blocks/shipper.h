@@ -19,15 +19,14 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 
+#include "base/periodic_worker.h"
 #include "base/status.h"
 #include "blocks/meta.h"
 
@@ -80,7 +79,8 @@ class Shipper {
  private:
   Status UploadBlock(const Ulid& ulid);
   Status SaveState();
-  void Loop();
+  // One background pass: Sync(), then the period, or a backoff after a failure.
+  PeriodicWorker::Next Pass();
 
   io::Env* env_;
   io::ObjectStore* store_;
@@ -90,11 +90,8 @@ class Shipper {
   mutable std::mutex mu_;
   std::set<Ulid> uploaded_;
 
-  std::mutex loop_mu_;
-  std::condition_variable loop_cv_;
-  bool stop_ = false;
-  bool notified_ = false;
-  std::thread thread_;
+  std::chrono::milliseconds backoff_;  // only the worker's thread uses it
+  PeriodicWorker worker_;              // last: it stops before what Pass() uses goes
 };
 
 }  // namespace sightline::blocks

@@ -1,7 +1,6 @@
 #include "logs/store/log_store.h"
 
 #include <algorithm>
-#include <condition_variable>
 #include <cstring>
 #include <set>
 #include <shared_mutex>
@@ -983,7 +982,9 @@ class TenantQuerier final : public LogQuerier {
 
 }  // namespace
 
-LogStore::LogStore(LogStoreOptions options) : options_(std::move(options)) {
+LogStore::LogStore(LogStoreOptions options)
+    : options_(std::move(options)),
+      worker_("logs-store", std::chrono::seconds(1), [this] { Tick(); }) {
   if (options_.env == nullptr) options_.env = io::Env::Default();
   if (options_.store != nullptr && options_.chunk_cache_bytes > 0) {
     io::PageCacheOptions co;
@@ -1003,7 +1004,7 @@ Result<std::unique_ptr<LogStore>> LogStore::Open(LogStoreOptions options) {
     if (!env->FileExists(s->options_.data_dir + "/" + c + "/wal")) continue;
     SL_RETURN_IF_ERROR(s->GetTenant(c, true).status());
   }
-  if (s->options_.background) s->thread_ = std::thread([p = s.get()] { p->Loop(); });
+  if (s->options_.background) s->worker_.Start();
   return s;
 }
 
@@ -1074,33 +1075,25 @@ Status LogStore::ShipAll() {
   return first;
 }
 
-void LogStore::Loop() {
-  while (true) {
-    {
-      std::unique_lock<std::mutex> l(loop_mu_);
-      loop_cv_.wait_for(l, std::chrono::seconds(1), [this] { return stop_; });
-      if (stop_) return;
-    }
-    std::vector<TenantStore*> all;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      for (auto& [t, s] : tenants_) all.push_back(s.get());
-    }
-    for (auto* ts : all) {
-      if (ts->NeedsCut()) (void)ts->Cut();
-      ts->ApplyLocalRetention();
-    }
-    auto now = std::chrono::steady_clock::now();
-    if (options_.retention_period &&
-        (last_retention_ == std::chrono::steady_clock::time_point{} ||
-         now - last_retention_ >= options_.retention_interval)) {
-      last_retention_ = now;
-      auto n = ApplyRetention();
-      if (!n.ok()) {
-        log::Warn("logs retention failed; will retry", {{"err", n.status().ToString()}});
-      } else if (*n > 0) {
-        log::Info("logs retention deleted blocks", {{"blocks", static_cast<int64_t>(*n)}});
-      }
+void LogStore::Tick() {
+  std::vector<TenantStore*> all;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& [t, s] : tenants_) all.push_back(s.get());
+  }
+  for (auto* ts : all) {
+    if (ts->NeedsCut()) (void)ts->Cut();
+    ts->ApplyLocalRetention();
+  }
+  auto now = std::chrono::steady_clock::now();
+  if (options_.retention_period && (last_retention_ == std::chrono::steady_clock::time_point{} ||
+                                    now - last_retention_ >= options_.retention_interval)) {
+    last_retention_ = now;
+    auto n = ApplyRetention();
+    if (!n.ok()) {
+      log::Warn("logs retention failed; will retry", {{"err", n.status().ToString()}});
+    } else if (*n > 0) {
+      log::Info("logs retention deleted blocks", {{"blocks", static_cast<int64_t>(*n)}});
     }
   }
 }
@@ -1157,12 +1150,7 @@ Result<int> LogStore::ApplyRetention() {
 }
 
 Status LogStore::Close() {
-  {
-    std::lock_guard<std::mutex> l(loop_mu_);
-    stop_ = true;
-  }
-  loop_cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  worker_.Stop();
   std::map<std::string, std::unique_ptr<TenantStore>, std::less<>> tenants;
   {
     std::lock_guard<std::mutex> l(mu_);

@@ -34,16 +34,15 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
+#include "base/periodic_worker.h"
 #include "base/status.h"
 #include "logs/logql/storage.h"
 #include "logs/store/appender.h"
@@ -129,7 +128,8 @@ class LogStore final : public LogAppender {
  private:
   explicit LogStore(LogStoreOptions options);
   Result<TenantStore*> GetTenant(std::string_view tenant, bool create);
-  void Loop();
+  // One background pass: cut what is due, local and object-store retention.
+  void Tick();
 
   LogStoreOptions options_;
   std::unique_ptr<io::PageCache> chunk_cache_;
@@ -138,10 +138,7 @@ class LogStore final : public LogAppender {
   std::map<std::string, std::unique_ptr<TenantStore>, std::less<>> tenants_;
   bool closed_ = false;
 
-  std::mutex loop_mu_;
-  std::condition_variable loop_cv_;
-  bool stop_ = false;
-  std::thread thread_;
+  PeriodicWorker worker_;  // last: it stops before what Tick() uses goes
 };
 
 }  // namespace sightline::logs::store

@@ -3,14 +3,15 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <condition_variable>
+#include <atomic>
 #include <ctime>
 #include <map>
 #include <mutex>
 #include <random>
-#include <thread>
+#include <utility>
 
 #include "base/json_writer.h"
+#include "base/periodic_worker.h"
 #include "config/config.h"
 #include "metrics/scrape/http_fetcher.h"
 #include "net/http.h"
@@ -147,21 +148,31 @@ class Runner {
  public:
   Runner(std::unique_ptr<ScrapeLoop> loop, std::unique_ptr<HttpFetcher> fetcher,
          std::function<int64_t()> now_ms, uint64_t offset_seed)
-      : loop_(std::move(loop)), fetcher_(std::move(fetcher)), now_ms_(std::move(now_ms)) {
-    const auto interval = loop_->options().interval;
-    offset_ms_ = static_cast<int64_t>((loop_->options().target_labels.Hash() ^ offset_seed) %
-                                      static_cast<uint64_t>(interval.count()));
-    thread_ = std::thread([this] { Run(); });
+      : loop_(std::move(loop)),
+        fetcher_(std::move(fetcher)),
+        now_ms_(std::move(now_ms)),
+        interval_ms_(loop_->options().interval.count()),
+        worker_("scrape", loop_->options().interval, [this] { return Tick(); }) {
+    const int64_t offset_ms =
+        static_cast<int64_t>((loop_->options().target_labels.Hash() ^ offset_seed) %
+                             static_cast<uint64_t>(interval_ms_));
+    // The first scrape at the target's offset within the interval.
+    const int64_t now = now_ms_();
+    next_ = now - (now % interval_ms_) + offset_ms;
+    if (next_ < now) next_ += interval_ms_;
+    worker_.Start(std::chrono::milliseconds(next_ - now));
   }
   ~Runner() { Stop(); }
 
+  // Stops the thread, then writes the end-of-run staleness markers (once).
   void Stop() {
+    worker_.Stop();
+    bool end_of_run;
     {
       std::lock_guard<std::mutex> l(mu_);
-      stop_ = true;
+      end_of_run = std::exchange(end_of_run_, false);
     }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
+    if (end_of_run && loop_ != nullptr) loop_->EndOfRun(now_ms_());
   }
   // Reload: stops the thread without the end-of-run staleness markers and
   // returns the loop, whose series a replacing loop adopts.
@@ -177,45 +188,26 @@ class Runner {
   bool has_loop() const { return loop_ != nullptr; }
 
  private:
-  void Run() {
-    const int64_t interval = loop_->options().interval.count();
-    int64_t now = now_ms_();
-    // The first scrape at the target's offset within the interval.
-    int64_t next = now - (now % interval) + offset_ms_;
-    if (next < now) next += interval;
-    while (true) {
-      {
-        std::unique_lock<std::mutex> l(mu_);
-        int64_t wait = next - now_ms_();
-        if (wait > 0) {
-          cv_.wait_for(l, std::chrono::milliseconds(wait), [this] { return stop_; });
-        }
-        if (stop_) break;
-      }
-      int64_t t = now_ms_();
-      if (t < next) continue;  // woke early
-      (void)loop_->ScrapeOnce(t);
-      next += interval;
-      int64_t after = now_ms_();
-      if (next <= after) next += ((after - next) / interval + 1) * interval;  // skip missed
-    }
-    bool end_of_run;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      end_of_run = end_of_run_;
-    }
-    if (end_of_run) loop_->EndOfRun(now_ms_());
+  // Scrapes when `next_` is reached (by now_ms_, which tests may fake) and
+  // schedules the next one; missed slots are skipped, not caught up.
+  PeriodicWorker::Next Tick() {
+    const int64_t t = now_ms_();
+    if (t < next_) return PeriodicWorker::Next::After(std::chrono::milliseconds(next_ - t));
+    (void)loop_->ScrapeOnce(t);
+    next_ += interval_ms_;
+    const int64_t after = now_ms_();
+    if (next_ <= after) next_ += ((after - next_) / interval_ms_ + 1) * interval_ms_;
+    return PeriodicWorker::Next::After(std::chrono::milliseconds(next_ - after));
   }
 
   std::unique_ptr<ScrapeLoop> loop_;
   std::unique_ptr<HttpFetcher> fetcher_;
   std::function<int64_t()> now_ms_;
-  int64_t offset_ms_ = 0;
+  const int64_t interval_ms_;
+  int64_t next_ = 0;  // when the next scrape is due (now_ms_ time); worker thread only
   std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  bool end_of_run_ = true;
-  std::thread thread_;
+  bool end_of_run_ = true;  // guarded by mu_
+  PeriodicWorker worker_;   // last: it stops before what Tick() uses goes
 };
 
 struct Target {
@@ -252,11 +244,10 @@ struct ScrapeManager::Impl {
   std::vector<std::pair<std::string, Labels>> dropped;  // pool, discovered
 
   std::mutex sync_mu;  // one sync at a time
-  std::mutex loop_mu;
-  std::condition_variable loop_cv;
-  bool stopping = false;
+  std::atomic<bool> stopping{false};
   bool stopped = false;
-  std::thread sync_thread;
+  // Re-reads the file_sd files every file_check_interval.
+  std::unique_ptr<PeriodicWorker> sync_worker;
 
   int64_t Now() const { return options.now_ms ? options.now_ms() : SystemNowMs(); }
 
@@ -408,17 +399,6 @@ struct ScrapeManager::Impl {
     std::lock_guard<std::mutex> l(mu);
     active.emplace(t.pool + "\xff" + j.target_labels.ToString() + "\xff" + j.url, std::move(t));
   }
-
-  void SyncLoop() {
-    std::unique_lock<std::mutex> l(loop_mu);
-    while (!stopping) {
-      loop_cv.wait_for(l, options.file_check_interval, [this] { return stopping; });
-      if (stopping) break;
-      l.unlock();
-      Sync(false);
-      l.lock();
-    }
-  }
 };
 
 ScrapeManager::ScrapeManager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -450,19 +430,16 @@ Result<std::unique_ptr<ScrapeManager>> ScrapeManager::Start(Appendable* db, Scra
   for (const ExtraJob& j : m->impl_->options.extra_jobs) m->impl_->StartExtra(j);
   m->impl_->Sync(true);
   Impl* raw = m->impl_.get();
-  raw->sync_thread = std::thread([raw] { raw->SyncLoop(); });
+  raw->sync_worker = std::make_unique<PeriodicWorker>("scrape-sd", raw->options.file_check_interval,
+                                                      [raw] { raw->Sync(false); });
+  raw->sync_worker->Start();
   return m;
 }
 
 void ScrapeManager::Stop() {
   if (!impl_) return;
-  {
-    std::lock_guard<std::mutex> l(impl_->loop_mu);
-    if (impl_->stopping) return;
-    impl_->stopping = true;
-  }
-  impl_->loop_cv.notify_all();
-  if (impl_->sync_thread.joinable()) impl_->sync_thread.join();
+  if (impl_->stopping.exchange(true)) return;
+  if (impl_->sync_worker) impl_->sync_worker->Stop();
   {
     std::lock_guard<std::mutex> sl(impl_->sync_mu);
     impl_->stopped = true;

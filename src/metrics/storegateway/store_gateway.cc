@@ -13,7 +13,12 @@
 
 namespace sightline::storegateway {
 
-StoreGateway::StoreGateway(StoreGatewayOptions options) : options_(std::move(options)) {
+StoreGateway::StoreGateway(StoreGatewayOptions options)
+    : options_(std::move(options)), worker_("store-gateway", options_.sync_interval, [this] {
+        if (Status s = SyncAll(); !s.ok()) {
+          log::Warn("store gateway: sync failed", {{"err", s.ToString()}});
+        }
+      }) {
   if (options_.env == nullptr) options_.env = io::Env::Default();
   io::PageCacheOptions po;
   po.capacity_bytes = options_.chunk_cache_bytes;
@@ -36,33 +41,13 @@ Result<std::unique_ptr<StoreGateway>> StoreGateway::Start(StoreGatewayOptions op
     log::Warn("store gateway: initial sync failed; retrying in the background",
               {{"err", s.ToString()}});
   }
-  if (g->options_.run_sync_loop) g->thread_ = std::thread([p = g.get()] { p->Loop(); });
+  if (g->options_.run_sync_loop) g->worker_.Start();
   return g;
 }
 
 StoreGateway::~StoreGateway() { Stop(); }
 
-void StoreGateway::Stop() {
-  {
-    std::lock_guard<std::mutex> l(loop_mu_);
-    stop_ = true;
-  }
-  loop_cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void StoreGateway::Loop() {
-  std::unique_lock<std::mutex> l(loop_mu_);
-  while (!stop_) {
-    loop_cv_.wait_for(l, options_.sync_interval, [this] { return stop_; });
-    if (stop_) break;
-    l.unlock();
-    if (Status s = SyncAll(); !s.ok()) {
-      log::Warn("store gateway: sync failed", {{"err", s.ToString()}});
-    }
-    l.lock();
-  }
-}
+void StoreGateway::Stop() { worker_.Stop(); }
 
 Result<BucketStore*> StoreGateway::GetOrCreate(std::string_view tenant, bool* created) {
   *created = false;

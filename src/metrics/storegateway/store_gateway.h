@@ -16,15 +16,14 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
-#include <thread>
 
+#include "base/periodic_worker.h"
 #include "base/status.h"
 #include "blocks/ulid.h"
 #include "metrics/storage/storage.h"
@@ -82,7 +81,6 @@ class StoreGateway {
  private:
   explicit StoreGateway(StoreGatewayOptions options);
   Result<BucketStore*> GetOrCreate(std::string_view tenant, bool* created);
-  void Loop();
 
   StoreGatewayOptions options_;
   std::unique_ptr<io::PageCache> page_cache_;
@@ -91,10 +89,7 @@ class StoreGateway {
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<BucketStore>, std::less<>> tenants_;
 
-  std::mutex loop_mu_;
-  std::condition_variable loop_cv_;
-  bool stop_ = false;
-  std::thread thread_;
+  PeriodicWorker worker_;  // SyncAll() every sync_interval; last: stops first
 };
 
 }  // namespace sightline::storegateway

@@ -47,7 +47,12 @@ Status ValidateTenantId(std::string_view tenant) {
 MultiTenantDB::MultiTenantDB(MultiTenantDBOptions options)
     : options_(std::move(options)),
       env_(options_.env != nullptr ? options_.env : io::Env::Default()),
-      root_(io::JoinPath(options_.data_dir, "metrics")) {}
+      root_(io::JoinPath(options_.data_dir, "metrics")),
+      worker_("tsdb-maintain", options_.maintenance_interval, [this] {
+        if (Status s = MaintainAll(); !s.ok()) {
+          log::Error("metrics storage maintenance", {{"err", s.ToString()}});
+        }
+      }) {}
 
 MultiTenantDB::~MultiTenantDB() {
   if (Status s = Close(); !s.ok()) log::Error("closing metrics storage", {{"err", s.ToString()}});
@@ -87,7 +92,7 @@ Status MultiTenantDB::Init() {
   log::Info("metrics storage opened",
             {{"dir", root_}, {"tenants", static_cast<uint64_t>(dbs_.size())}});
   if (options_.run_maintenance) {
-    thread_ = std::thread([this] { Loop(); });
+    worker_.Start();
     Wake();  // cut what replay left compactable
   }
   return Status::Ok();
@@ -186,33 +191,10 @@ Status MultiTenantDB::MaintainAll() {
   return first;
 }
 
-void MultiTenantDB::Wake() {
-  std::lock_guard<std::mutex> l(loop_mu_);
-  woken_ = true;
-  loop_cv_.notify_all();
-}
-
-void MultiTenantDB::Loop() {
-  std::unique_lock<std::mutex> l(loop_mu_);
-  while (!stop_) {
-    loop_cv_.wait_for(l, options_.maintenance_interval, [&] { return stop_ || woken_; });
-    if (stop_) break;
-    woken_ = false;
-    l.unlock();
-    if (Status s = MaintainAll(); !s.ok()) {
-      log::Error("metrics storage maintenance", {{"err", s.ToString()}});
-    }
-    l.lock();
-  }
-}
+void MultiTenantDB::Wake() { worker_.Wake(); }
 
 Status MultiTenantDB::Close() {
-  {
-    std::lock_guard<std::mutex> l(loop_mu_);
-    stop_ = true;
-    loop_cv_.notify_all();
-  }
-  if (thread_.joinable()) thread_.join();
+  worker_.Stop();
   std::vector<std::pair<std::string, DB*>> dbs;
   {
     std::unique_lock<std::shared_mutex> l(mu_);

@@ -26,7 +26,6 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -34,9 +33,9 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
+#include "base/periodic_worker.h"
 #include "metrics/storage/storage.h"
 #include "metrics/tsdb/db.h"
 
@@ -100,8 +99,7 @@ class MultiTenantDB final : public metrics::Appendable, public metrics::Queryabl
   explicit MultiTenantDB(MultiTenantDBOptions options);
   Status Init();
   DBOptions OptionsFor(std::string_view tenant);
-  void Loop();
-  void Wake();
+  void Wake();  // maintenance soon
 
   MultiTenantDBOptions options_;
   io::Env* env_;
@@ -112,11 +110,7 @@ class MultiTenantDB final : public metrics::Appendable, public metrics::Queryabl
   bool closed_ = false;
   std::mutex create_mu_;  // serializes tenant creation (DB::Open does I/O)
 
-  std::mutex loop_mu_;
-  std::condition_variable loop_cv_;
-  bool stop_ = false;
-  bool woken_ = false;
-  std::thread thread_;
+  PeriodicWorker worker_;  // MaintainAll(); last: it stops before what that uses goes
 };
 
 // OK if `tenant` is a valid tenant ID (see above).

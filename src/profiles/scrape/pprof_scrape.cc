@@ -4,11 +4,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <condition_variable>
+#include <atomic>
 #include <map>
 #include <mutex>
-#include <thread>
 
+#include "base/periodic_worker.h"
 #include "config/config.h"
 #include "config/yaml_util.h"
 #include "metrics/scrape/http_fetcher.h"
@@ -283,18 +283,11 @@ class Runner {
       next_ = now - now % interval + static_cast<int64_t>(h % static_cast<uint64_t>(interval));
       if (next_ < now) next_ += interval;
     }
-    thread_ = std::thread([this] { Run(); });
+    worker_.Start(std::chrono::milliseconds(std::max<int64_t>(0, next_ - now)));
   }
   ~Runner() { Stop(); }
 
-  void Stop() {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
+  void Stop() { worker_.Stop(); }
 
   TargetStatus Snapshot() const {
     std::lock_guard<std::mutex> l(mu_);
@@ -302,33 +295,28 @@ class Runner {
   }
 
  private:
-  void Run() {
-    const int64_t interval = target_.interval.count();
-    while (true) {
-      {
-        std::unique_lock<std::mutex> l(mu_);
-        while (!stop_ && NowMs() < next_) {
-          cv_.wait_for(l, std::chrono::milliseconds(next_ - NowMs()));
-        }
-        if (stop_) return;
-      }
-      const int64_t start = NowMs();
-      Status s = ScrapeOnce();
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        ++status_.scrapes;
-        status_.last_scrape_ms = start;
-        status_.health = s.ok() ? "up" : "down";
-        status_.last_error = s.ok() ? "" : s.message();
-        if (s.ok()) ++status_.profiles_stored;
-      }
-      if (!s.ok()) {
-        log::Debug("profiles scrape failed", {{"url", target_.url}, {"err", s.ToString()}});
-      }
-      next_ += interval;
-      const int64_t after = NowMs();
-      if (next_ <= after) next_ += ((after - next_) / interval + 1) * interval;
+  // Scrapes when `next_` (wall clock) is reached and schedules the next
+  // one; missed slots are skipped, not caught up.
+  PeriodicWorker::Next Tick() {
+    const int64_t start = NowMs();
+    if (start < next_) return PeriodicWorker::Next::After(std::chrono::milliseconds(next_ - start));
+    Status s = ScrapeOnce();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ++status_.scrapes;
+      status_.last_scrape_ms = start;
+      status_.health = s.ok() ? "up" : "down";
+      status_.last_error = s.ok() ? "" : s.message();
+      if (s.ok()) ++status_.profiles_stored;
     }
+    if (!s.ok()) {
+      log::Debug("profiles scrape failed", {{"url", target_.url}, {"err", s.ToString()}});
+    }
+    const int64_t interval = target_.interval.count();
+    next_ += interval;
+    const int64_t after = NowMs();
+    if (next_ <= after) next_ += ((after - next_) / interval + 1) * interval;
+    return PeriodicWorker::Next::After(std::chrono::milliseconds(next_ - after));
   }
 
   Status ScrapeOnce() {
@@ -352,12 +340,12 @@ class Runner {
   ProfileSink* sink_;
   uint64_t max_bytes_;
   std::unique_ptr<perftools::profiles::Profile> prev_;
-  int64_t next_ = 0;
+  int64_t next_ = 0;  // when the next scrape is due (NowMs); worker thread only
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  TargetStatus status_;
-  std::thread thread_;
+  TargetStatus status_;  // guarded by mu_
+  // Last: it stops before what Tick() uses goes. Tick() always names its next
+  // delay, so the period given here is never used.
+  PeriodicWorker worker_{"profiles-scrape", std::chrono::seconds(15), [this] { return Tick(); }};
 };
 
 }  // namespace
@@ -375,10 +363,9 @@ struct PprofScraper::Impl {
   std::mutex sync_mu;
   std::map<std::string, std::map<std::string, int64_t>> file_mtimes;  // by job
   std::map<std::string, std::chrono::steady_clock::time_point> last_full;
-  std::mutex loop_mu;
-  std::condition_variable loop_cv;
-  bool stopping = false;
-  std::thread sync_thread;
+  std::atomic<bool> stopping{false};
+  // Re-reads the file_sd files every file_check_interval.
+  std::unique_ptr<PeriodicWorker> sync_worker;
 
   void Sync(bool force) {
     std::lock_guard<std::mutex> sl(sync_mu);
@@ -444,17 +431,6 @@ struct PprofScraper::Impl {
     }
     for (auto& r : to_stop) r->Stop();
   }
-
-  void SyncLoop() {
-    std::unique_lock<std::mutex> l(loop_mu);
-    while (!stopping) {
-      loop_cv.wait_for(l, options.file_check_interval, [this] { return stopping; });
-      if (stopping) break;
-      l.unlock();
-      Sync(false);
-      l.lock();
-    }
-  }
 };
 
 PprofScraper::PprofScraper(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -480,19 +456,16 @@ Result<std::unique_ptr<PprofScraper>> PprofScraper::Start(std::vector<JobConfig>
                                                   e.first_after));
   }
   raw->Sync(true);
-  raw->sync_thread = std::thread([raw] { raw->SyncLoop(); });
+  raw->sync_worker = std::make_unique<PeriodicWorker>(
+      "profiles-sd", raw->options.file_check_interval, [raw] { raw->Sync(false); });
+  raw->sync_worker->Start();
   return s;
 }
 
 void PprofScraper::Stop() {
   if (!impl_) return;
-  {
-    std::lock_guard<std::mutex> l(impl_->loop_mu);
-    if (impl_->stopping) return;
-    impl_->stopping = true;
-  }
-  impl_->loop_cv.notify_all();
-  if (impl_->sync_thread.joinable()) impl_->sync_thread.join();
+  if (impl_->stopping.exchange(true)) return;
+  if (impl_->sync_worker) impl_->sync_worker->Stop();
   std::lock_guard<std::mutex> sl(impl_->sync_mu);
   std::lock_guard<std::mutex> l(impl_->mu);
   for (auto& [k, r] : impl_->runners) r->Stop();

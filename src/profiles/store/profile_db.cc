@@ -4,15 +4,14 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <set>
 #include <shared_mutex>
-#include <thread>
 
 #include "base/coding.h"
 #include "base/compression.h"
+#include "base/periodic_worker.h"
 #include "blocks/bucket.h"
 #include "blocks/meta.h"
 #include "blocks/shipper.h"
@@ -138,10 +137,9 @@ struct ProfileDB::Impl {
   std::atomic<uint64_t> remote_bytes{0};
   std::atomic<uint64_t> remote_tick{0};
 
-  std::mutex loop_mu;
-  std::condition_variable loop_cv;
-  bool stop = false;
-  std::thread thread;
+  // The background cut / retention loop (none when cut_check_interval <= 0).
+  std::chrono::steady_clock::time_point last_retention;  // the worker's thread only
+  std::unique_ptr<PeriodicWorker> worker;
 };
 
 ProfileDB::ProfileDB(ProfileDBOptions options) : impl_(std::make_unique<Impl>()) {
@@ -168,7 +166,10 @@ Result<std::unique_ptr<ProfileDB>> ProfileDB::Open(ProfileDBOptions options) {
     SL_RETURN_IF_ERROR(db->GetTenant(name, true).status());
   }
   if (db->impl_->options.cut_check_interval.count() > 0) {
-    db->impl_->thread = std::thread([d = db.get()] { d->Loop(); });
+    db->impl_->last_retention = std::chrono::steady_clock::now();
+    db->impl_->worker = std::make_unique<PeriodicWorker>(
+        "profiles-store", db->impl_->options.cut_check_interval, [d = db.get()] { d->Tick(); });
+    db->impl_->worker->Start();
   }
   return db;
 }
@@ -594,49 +595,36 @@ Status ProfileDB::ApplyRetention(int64_t now_ms) {
   return result;
 }
 
-void ProfileDB::Loop() {
-  const auto interval = impl_->options.cut_check_interval;
+void ProfileDB::Tick() {
   const int64_t block_ms = impl_->options.block_duration.count();
-  auto last_retention = std::chrono::steady_clock::now();
-  std::unique_lock<std::mutex> l(impl_->loop_mu);
-  while (!impl_->stop) {
-    impl_->loop_cv.wait_for(l, interval, [&] { return impl_->stop; });
-    if (impl_->stop) break;
-    l.unlock();
-    std::vector<Tenant*> ts;
+  std::vector<Tenant*> ts;
+  {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    for (auto& [_, t] : impl_->tenants) ts.push_back(t.get());
+  }
+  const int64_t now = NowMs();
+  for (Tenant* t : ts) {
+    bool due = false;
     {
-      std::lock_guard<std::mutex> g(impl_->mu);
-      for (auto& [_, t] : impl_->tenants) ts.push_back(t.get());
+      std::shared_lock<std::shared_mutex> h(t->head_mu);
+      due = !t->head->empty() && (t->head->max_time() - t->head->min_time() >= block_ms ||
+                                  now - t->head_opened_ms >= block_ms);
     }
-    const int64_t now = NowMs();
-    for (Tenant* t : ts) {
-      bool due = false;
-      {
-        std::shared_lock<std::shared_mutex> h(t->head_mu);
-        due = !t->head->empty() && (t->head->max_time() - t->head->min_time() >= block_ms ||
-                                    now - t->head_opened_ms >= block_ms);
-      }
-      if (due) {
-        Status s = CutTenant(t);
-        if (!s.ok()) log::Error("cutting a profiles block failed", {{"err", s.ToString()}});
-      }
+    if (due) {
+      Status s = CutTenant(t);
+      if (!s.ok()) log::Error("cutting a profiles block failed", {{"err", s.ToString()}});
     }
-    if (std::chrono::steady_clock::now() - last_retention >= impl_->options.retention_interval) {
-      last_retention = std::chrono::steady_clock::now();
-      Status s = ApplyRetention(NowMs());
-      if (!s.ok()) log::Warn("profiles retention failed", {{"err", s.ToString()}});
-    }
-    l.lock();
+  }
+  if (std::chrono::steady_clock::now() - impl_->last_retention >=
+      impl_->options.retention_interval) {
+    impl_->last_retention = std::chrono::steady_clock::now();
+    Status s = ApplyRetention(NowMs());
+    if (!s.ok()) log::Warn("profiles retention failed", {{"err", s.ToString()}});
   }
 }
 
 Status ProfileDB::Close() {
-  {
-    std::lock_guard<std::mutex> l(impl_->loop_mu);
-    impl_->stop = true;
-  }
-  impl_->loop_cv.notify_all();
-  if (impl_->thread.joinable()) impl_->thread.join();
+  if (impl_->worker) impl_->worker->Stop();
   std::map<std::string, std::unique_ptr<Tenant>, std::less<>> tenants;
   {
     std::lock_guard<std::mutex> l(impl_->mu);

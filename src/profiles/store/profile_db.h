@@ -124,7 +124,8 @@ class ProfileDB : public SegmentSource {
   Result<Tenant*> GetTenant(std::string_view tenant, bool create);
   Status OpenTenant(Tenant* t);
   Status CutTenant(Tenant* t);
-  void Loop();
+  // One background pass: cut the heads that are due, retention when due.
+  void Tick();
   // Drops least recently used remote segments until the cache fits.
   void EvictRemote();
 
