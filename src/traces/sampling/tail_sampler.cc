@@ -7,6 +7,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "base/periodic_worker.h"
 #include "config/config.h"
 #include "telemetry/log.h"
 #include "telemetry/metrics.h"
@@ -311,9 +312,8 @@ struct TailSampler::Impl {
   telemetry::Gauge* on_memory;
 
   std::mutex loop_mu;
-  std::condition_variable loop_cv;
-  bool stop = false;
-  std::thread thread;
+  bool stopped = false;                    // guarded by loop_mu
+  std::unique_ptr<PeriodicWorker> worker;  // set once by Start, under loop_mu
 
   int64_t Now() const {
     if (o.now_ms) return o.now_ms();
@@ -482,30 +482,23 @@ Status TailSampler::Flush() {
 
 void TailSampler::Start() {
   Impl& m = *impl_;
-  if (m.thread.joinable()) return;
-  m.thread = std::thread([this] {
-    Impl& m = *impl_;
-    std::unique_lock<std::mutex> l(m.loop_mu);
-    while (!m.stop) {
-      m.loop_cv.wait_for(l, m.o.tick_interval);
-      if (m.stop) break;
-      l.unlock();
-      Status s = Tick();
-      if (!s.ok()) log::Warn("tail sampling: forwarding failed, retrying", {{"err", s.ToString()}});
-      l.lock();
-    }
+  std::lock_guard<std::mutex> l(m.loop_mu);
+  if (m.worker != nullptr || m.stopped) return;
+  m.worker = std::make_unique<PeriodicWorker>("tail-sampling", m.o.tick_interval, [this] {
+    Status s = Tick();
+    if (!s.ok()) log::Warn("tail sampling: forwarding failed, retrying", {{"err", s.ToString()}});
   });
+  m.worker->Start();
 }
 
 void TailSampler::Stop() {
   Impl& m = *impl_;
   {
     std::lock_guard<std::mutex> l(m.loop_mu);
-    if (m.stop) return;
-    m.stop = true;
-    m.loop_cv.notify_all();
+    if (m.stopped) return;
+    m.stopped = true;  // from here on, Start() creates no worker
   }
-  if (m.thread.joinable()) m.thread.join();
+  if (m.worker != nullptr) m.worker->Stop();
   Status s = Flush();
   if (!s.ok()) log::Error("tail sampling: final flush failed", {{"err", s.ToString()}});
 }
