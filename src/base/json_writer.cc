@@ -155,6 +155,12 @@ JsonWriter& JsonWriter::Double(double value) {
   return *this;
 }
 
+JsonWriter& JsonWriter::ProtoDouble(double value) {
+  if (std::isnan(value)) return String("NaN");
+  if (std::isinf(value)) return String(value > 0 ? "Infinity" : "-Infinity");
+  return Double(value);
+}
+
 JsonWriter& JsonWriter::Bool(bool value) {
   BeforeValue();
   *out_ += value ? "true" : "false";

@@ -31,6 +31,10 @@ class JsonWriter {
   JsonWriter& Int(int64_t value);
   JsonWriter& Uint(uint64_t value);
   JsonWriter& Double(double value);  // NaN/Inf written as null
+  // A protobuf double/float field as proto3's JSON mapping writes it (what
+  // Tempo's and other Go services' jsonpb answers carry): NaN and the
+  // infinities as the strings "NaN", "Infinity", "-Infinity".
+  JsonWriter& ProtoDouble(double value);
   JsonWriter& Bool(bool value);
   JsonWriter& Null();
   // Inserts already-encoded JSON as one value.
