@@ -33,12 +33,24 @@ inline void PutFixed64LE(std::string& out, uint64_t v) {
   PutFixed32LE(out, static_cast<uint32_t>(v));
   PutFixed32LE(out, static_cast<uint32_t>(v >> 32));
 }
-inline void PutUvarint(std::string& out, uint64_t v) {
+// Two or more bytes: assembled on the stack, appended once. Out of line so
+// that PutUvarint's one-byte case inlines.
+[[gnu::noinline]] inline void PutUvarintLong(std::string& out, uint64_t v) {
+  char b[10];
+  size_t n = 0;
   while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
+    b[n++] = static_cast<char>(v | 0x80);
     v >>= 7;
   }
-  out.push_back(static_cast<char>(v));
+  b[n++] = static_cast<char>(v);
+  out.append(b, n);
+}
+inline void PutUvarint(std::string& out, uint64_t v) {
+  if (v < 0x80) {  // the common case: one byte
+    out.push_back(static_cast<char>(v));
+    return;
+  }
+  PutUvarintLong(out, v);
 }
 inline uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
 inline int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
@@ -116,6 +128,15 @@ class Reader {
   }
   // Go's binary.Uvarint: at most 10 bytes; overflow is an error.
   uint64_t Uvarint() {
+    if (ok_ && !in_.empty() && static_cast<uint8_t>(in_[0]) < 0x80) {  // one byte
+      const uint8_t b = static_cast<uint8_t>(in_[0]);
+      in_.remove_prefix(1);
+      return b;
+    }
+    return UvarintLong();
+  }
+  // Uvarint's general case, out of line so that the one-byte case inlines.
+  [[gnu::noinline]] uint64_t UvarintLong() {
     uint64_t v = 0;
     for (int shift = 0; shift < 70; shift += 7) {
       if (!Need(1)) return 0;

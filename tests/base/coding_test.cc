@@ -53,6 +53,40 @@ TEST(CodingTest, VarintRoundTrip) {
   EXPECT_EQ(coding::UvarintLength(300), 2);
 }
 
+// PutUvarint appends the same bytes as the byte-at-a-time encoding for
+// every length (1-10 bytes), after existing content; Uvarint reads them back
+// and a failed Reader keeps returning 0, whatever the next byte.
+TEST(CodingTest, UvarintEveryLength) {
+  for (int bits = 0; bits <= 64; ++bits) {
+    for (uint64_t v : {bits == 64 ? ~0ull : (1ull << bits) - 1, bits == 64 ? 0ull : 1ull << bits}) {
+      std::string want = "x";
+      for (uint64_t t = v; ; t >>= 7) {
+        if (t < 0x80) {
+          want.push_back(static_cast<char>(t));
+          break;
+        }
+        want.push_back(static_cast<char>(t | 0x80));
+      }
+      std::string got = "x";
+      coding::PutUvarint(got, v);
+      EXPECT_EQ(got, want) << v;
+      EXPECT_EQ(static_cast<int>(got.size()) - 1, coding::UvarintLength(v)) << v;
+      coding::Reader r(std::string_view(got).substr(1));
+      EXPECT_EQ(r.Uvarint(), v);
+      EXPECT_TRUE(r.ok());
+      EXPECT_TRUE(r.empty());
+    }
+  }
+  coding::Reader bad(std::string_view("\x80\x80\x80", 3));
+  bad.Bytes(4);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_EQ(bad.Uvarint(), 0u);
+  coding::Reader after(std::string_view("\x05\x05", 2));
+  after.Bytes(3);
+  EXPECT_EQ(after.Uvarint(), 0u);  // not 5: the reader already failed
+  EXPECT_FALSE(after.ok());
+}
+
 TEST(CodingTest, ReaderFailsCleanlyOnTruncationAndOverflow) {
   coding::Reader r(std::string_view("\x80\x80", 2));
   r.Uvarint();

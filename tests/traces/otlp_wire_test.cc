@@ -300,5 +300,38 @@ TEST(OtlpWire, LeavesInvalidUtf8AndMergesToProtobuf) {
   EXPECT_TRUE(Check(twice));
 }
 
+// The UTF-8 check's ASCII fast path (strings under 64 bytes, checked in
+// overlapping 8/4-byte loads): a bad byte at any position of a name of any
+// length is refused, a valid two-byte sequence anywhere is accepted, as
+// protobuf does.
+TEST(OtlpWire, Utf8CheckedAtEveryPositionAndLength) {
+  auto body_with_name = [](const std::string& name) {
+    coltrace::ExportTraceServiceRequest req;
+    auto* s = req.add_resource_spans()->add_scope_spans()->add_spans();
+    s->set_trace_id(std::string(16, 'a'));
+    s->set_span_id(std::string(8, 'b'));
+    s->set_name(name);
+    return req.SerializeAsString();
+  };
+  for (size_t len = 0; len <= 80; ++len) {
+    std::string ascii(len, 'x');
+    EXPECT_TRUE(EncodeOtlpWire(body_with_name(ascii), {}).ok()) << len;
+    for (size_t pos = 0; pos < len; ++pos) {
+      std::string bad = ascii;
+      bad[pos] = '\xff';
+      std::string body = body_with_name(bad);
+      coltrace::ExportTraceServiceRequest parsed;
+      ASSERT_FALSE(parsed.ParseFromString(body));
+      EXPECT_FALSE(EncodeOtlpWire(body, {}).ok()) << len << " " << pos;
+      if (pos + 1 < len) {
+        std::string good = ascii;
+        good[pos] = '\xc3';
+        good[pos + 1] = '\xa9';  // U+00E9
+        EXPECT_TRUE(Check(body_with_name(good))) << len << " " << pos;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sightline::traces::ingest

@@ -203,6 +203,33 @@ void StringDict::Rehash(size_t n) {
 void StringDict::Clear() {
   strings_.clear();
   std::fill(slots_.begin(), slots_.end(), 0);
+  for (Piece& p : pieces_) p.raw.clear();
+  piece_hits_ = piece_misses_ = 0;
+}
+
+const std::string* StringDict::FindPiece(std::string_view raw) {
+  if (pieces_.empty() || raw.empty()) {
+    ++piece_misses_;
+    return nullptr;
+  }
+  const uint64_t h = XXH3_64bits(raw.data(), raw.size());
+  const Piece& p = pieces_[h % kPieces];
+  if (p.hash != h || p.raw != raw) {
+    ++piece_misses_;
+    return nullptr;
+  }
+  ++piece_hits_;
+  return &p.transcoded;
+}
+
+void StringDict::AddPiece(std::string_view raw, std::string_view transcoded) {
+  if (raw.empty()) return;
+  if (pieces_.empty()) pieces_.resize(kPieces);
+  const uint64_t h = XXH3_64bits(raw.data(), raw.size());
+  Piece& p = pieces_[h % kPieces];
+  p.hash = h;
+  p.raw.assign(raw);
+  p.transcoded.assign(transcoded);
 }
 
 std::pair<uint64_t, uint64_t> TraceTimeRange(const Trace& t) {
@@ -411,7 +438,13 @@ struct Transcoder {
 
   const char* pos() const { return r.rest().data(); }
   void CopyFrom(const char* from) {
-    if (out && r.ok()) out->append(from, static_cast<size_t>(pos() - from));
+    if (!out || !r.ok()) return;
+    const size_t n = static_cast<size_t>(pos() - from);
+    if (n == 1) {
+      out->push_back(*from);  // most varints and tags: no append call
+    } else {
+      out->append(from, n);
+    }
   }
   void U() {
     const char* p = pos();
@@ -497,17 +530,47 @@ struct Transcoder {
   bool ok() const { return !bad && r.ok(); }
 
   // The parts of the encoding, in EncodeTrace's order.
-  void Resource() {
+  void Resource() { Memoized(&Transcoder::ResourceWalk); }
+  void Scope() { Memoized(&Transcoder::ScopeWalk); }
+  void ResourceWalk() {
     Attrs();
     U();
     Str();
   }
-  void Scope() {
+  void ScopeWalk() {
     Str();
     Str();
     Attrs();
     U();
     Str();
+  }
+  // `walk` through the dictionary's piece cache: the piece's extent is
+  // found by a walk without output (no lookups), then its transcoding is
+  // copied from the cache, or made and cached.
+  void Memoized(void (Transcoder::*walk)()) {
+    if (!out || !dict->PiecesUseful()) {
+      (this->*walk)();
+      return;
+    }
+    const char* from = pos();
+    std::string* o = out;
+    out = nullptr;
+    (this->*walk)();
+    out = o;
+    if (!ok()) return;
+    const std::string_view raw(from, static_cast<size_t>(pos() - from));
+    if (const std::string* hit = dict->FindPiece(raw)) {
+      out->append(*hit);
+      return;
+    }
+    const size_t mark = out->size();
+    Transcoder t{coding::Reader(raw), dict, out};
+    (t.*walk)();
+    if (!t.ok() || !t.r.empty()) {
+      bad = true;
+      return;
+    }
+    dict->AddPiece(raw, std::string_view(*out).substr(mark));
   }
   // A span from its id to its kind (before the start time).
   void SpanHead() {

@@ -42,13 +42,35 @@ class StringDict {
   uint32_t Add(std::string_view s);
   const std::vector<std::string>& strings() const { return strings_; }
   size_t size() const { return strings_.size(); }
-  void Clear();
+  void Clear();  // strings and pieces
+
+  // Pieces already transcoded with this dictionary (TranscodeTrace: a
+  // resource's or scope's inline bytes -> their bytes with dictionary
+  // indexes). The traces of one SDK process repeat the same resource and
+  // scopes byte for byte, so the cut copies a piece's transcoding instead of
+  // looking up each of its strings again: the result is the same bytes, as
+  // the strings' indexes never change until Clear. A small direct-mapped
+  // cache (kPieces entries, the newest piece wins a slot).
+  // Pieces that do not repeat cost an extra walk and hash each: the cache
+  // turns itself off for the rest of the row group (until Clear) once it
+  // has missed 32 times with fewer than one hit per two misses.
+  // FindPiece: the transcoding of `raw`, or nullptr.
+  bool PiecesUseful() const { return piece_misses_ < 32 || piece_hits_ * 2 >= piece_misses_; }
+  const std::string* FindPiece(std::string_view raw);
+  void AddPiece(std::string_view raw, std::string_view transcoded);
 
  private:
+  static constexpr size_t kPieces = 64;
+  struct Piece {
+    uint64_t hash = 0;
+    std::string raw, transcoded;
+  };
   void Rehash(size_t slots);
   // High 32 bits: the hash's high bits; low 32: index + 1 (0: empty).
   std::vector<uint64_t> slots_;
   std::vector<std::string> strings_;
+  std::vector<Piece> pieces_;  // kPieces once used; raw empty: unused
+  uint64_t piece_hits_ = 0, piece_misses_ = 0;
 };
 
 // Appends the encoding of `t` to `out`. `dict` null: strings inline.
