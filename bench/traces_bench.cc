@@ -32,6 +32,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -45,6 +46,7 @@
 
 #include "blocks/bucket.h"
 #include "io/env.h"
+#include "io/faulty_object_store.h"
 #include "io/filesystem_object_store.h"
 #include "io/mem_env.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
@@ -682,7 +684,9 @@ void BM_TraceById14Days(benchmark::State& state) {
   const int blocks = std::getenv("SIGHTLINE_TRACE_BLOCKS")
                          ? std::atoi(std::getenv("SIGHTLINE_TRACE_BLOCKS"))
                          : 14 * 24 * 12;
-  const int per_block = 200;
+  const int per_block = std::getenv("SIGHTLINE_TRACES_PER_BLOCK")
+                            ? std::atoi(std::getenv("SIGHTLINE_TRACES_PER_BLOCK"))
+                            : 200;
   const uint64_t kBlockNs = 5ull * 60 * 1'000'000'000;
   const uint64_t t0 = kT0;
   std::string dir = std::filesystem::temp_directory_path() /
@@ -715,7 +719,11 @@ void BM_TraceById14Days(benchmark::State& state) {
     known.push_back({pick.trace_id, TraceTimeStart(pick)});
     std::vector<const Trace*> ptrs;
     for (const auto& t : traces) ptrs.push_back(&t);
-    auto meta = store::WriteBlock(&mem, "/b", "t", ptrs);
+    // SIGHTLINE_TRACE_BLOOM_FP: the blocks' bloom false-positive rate
+    // (each false positive costs a find-by-id one id-page read).
+    store::BlockWriteOptions wo;
+    if (const char* fp = std::getenv("SIGHTLINE_TRACE_BLOOM_FP")) wo.bloom_false_positive = std::atof(fp);
+    auto meta = store::WriteBlock(&mem, "/b", "t", ptrs, wo);
     if (!meta.ok()) {
       state.SkipWithError(meta.status().ToString().c_str());
       return;
@@ -732,18 +740,42 @@ void BM_TraceById14Days(benchmark::State& state) {
 
   telemetry::Registry reg;
   auto reader_bucket = io::FilesystemObjectStore::Open(dir + "/bucket");
+  // SIGHTLINE_TRACE_STORE_LATENCY_US: a fixed latency per store request
+  // (an S3 round trip is ~5-20 ms).
+  io::FaultOptions fault;
+  if (const char* l = std::getenv("SIGHTLINE_TRACE_STORE_LATENCY_US")) {
+    fault.latency = std::chrono::microseconds(std::atoi(l));
+  }
+  io::FaultyObjectStore slow(reader_bucket->get(), fault);
   store::StoreOptions so;
   so.data_dir = dir + "/querier";
-  so.store = reader_bucket->get();
+  so.store = &slow;
   so.run_maintenance = false;
   so.registry = &reg;
   so.blocklist_poll = std::chrono::hours(1);
   auto s = store::TraceStore::Open(so);
+  // Resident memory: the blocklist's share is the growth across its load.
+  auto rss_bytes = [] {
+    long pages = 0, resident = 0;
+    std::ifstream statm("/proc/self/statm");
+    statm >> pages >> resident;
+    return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE));
+  };
+  auto cpu_s = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
+  };
+  const double rss0 = rss_bytes();
+  const double cpu0 = cpu_s();
   auto l0 = std::chrono::steady_clock::now();
   // The first lookup of a tenant loads its blocklist (the poller does this
   // at startup in the binary).
   (void)(*s)->FindTraceById("t", std::string(16, '\x01'));
   double blocklist_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - l0).count();
+  const double blocklist_cpu_s = cpu_s() - cpu0;
+  const double blocklist_rss = rss_bytes() - rss0;
+  const store::TenantStats ts = (*s)->Stats("t");
   DropPageCache(dir + "/bucket");
 
   std::shuffle(known.begin(), known.end(), rng);
@@ -765,11 +797,29 @@ void BM_TraceById14Days(benchmark::State& state) {
     }
     for (size_t i = 0; i < n; ++i) missing.push_back(time_one(Id(rng, 16), 0, 0, false));
   }
+  // A search plan over all 14 days: it reads every block's ids (split
+  // traces), from the store since blocks no longer hold them.
+  DropPageCache(dir + "/bucket");
+  const double pc0 = cpu_s();
+  auto p0 = std::chrono::steady_clock::now();
+  auto plan = (*s)->PlanScan("t", 0, 0);
+  const double plan_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - p0).count();
+  const double plan_cpu_s = cpu_s() - pc0;
+  if (!plan.ok()) state.SkipWithError(plan.status().ToString().c_str());
+  state.counters["plan_14d_s"] = plan_s;
+  state.counters["plan_14d_cpu_s"] = plan_cpu_s;
   state.counters["blocks"] = blocks;
   state.counters["traces"] = static_cast<double>(blocks) * per_block;
   state.counters["stored_MB"] = static_cast<double>(stored_bytes) / 1e6;
   state.counters["generate_s"] = generate_s;
   state.counters["blocklist_load_s"] = blocklist_s;
+  state.counters["blocklist_cpu_s"] = blocklist_cpu_s;
+  state.counters["blocklist_rss_MB"] = blocklist_rss / 1e6;
+  // Counted: what the open blocks hold (headers, blooms), and what the
+  // session-5 reader held on top of it (every block's sorted ids, 16 B each).
+  state.counters["blocklist_held_MB"] = static_cast<double>(ts.block_memory_bytes) / 1e6;
+  state.counters["blocklist_held_v1_MB"] =
+      static_cast<double>(ts.block_memory_bytes + 16 * ts.block_traces) / 1e6;
   state.counters["cold_p50_ms"] = Percentile(cold, 0.5);
   state.counters["cold_p99_ms"] = Percentile(cold, 0.99);
   state.counters["warm_p50_ms"] = Percentile(warm, 0.5);

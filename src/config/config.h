@@ -135,10 +135,19 @@ struct TracesConfig {
   std::chrono::milliseconds ship_interval{30 * 1000};
   std::chrono::milliseconds local_retention{3600 * 1000};
   std::chrono::milliseconds blocklist_poll{30 * 1000};
+  // Blocks keep only their index header and bloom in memory; find-by-id
+  // reads one row group's trace-id page and keeps recent ones in this LRU.
+  uint64_t id_page_cache_bytes = 32ull << 20;
   // Search: blocks are batched into jobs of at least this many bytes
   // (Tempo's query_frontend.search.target_bytes_per_job); the streaming
   // querier sends what each job found.
   uint64_t search_target_bytes_per_job = 100ull << 20;
+  // Streaming (gRPC) search and metrics: progress goes out after a job when
+  // this long has passed since the previous message (Tempo's frontend: 500ms).
+  std::chrono::milliseconds search_streaming_interval{500};
+  // TraceQL metrics: series limit (Tempo's query_frontend.metrics.
+  // max_response_series); over it the answer is cut and marked PARTIAL.
+  int metrics_max_response_series = 1000;
   // Tail sampling (the seed's gateway policies): keep errors, slow traces,
   // critical attribute values, and a probabilistic share of the rest.
   bool sampling_enabled = false;

@@ -170,5 +170,69 @@ TEST_F(TempoApiTest, SearchTagsAndMetricsThroughTraceQL) {
   EXPECT_NE(r.body.find("\"samples\""), std::string::npos) << r.body;
 }
 
+// The audit against Tempo's HTTP API docs: tag values filtered by q
+// (intrinsics status/kind, resource.service.name), start/end on tag routes,
+// scope, limit, maxStaleValues accepted, empty result shapes, and 400 text
+// for bad parameters.
+TEST_F(TempoApiTest, TagRoutesParametersAsTempo) {
+  auto q = [](const std::string& s) { return net::PercentEncode(s); };
+  auto r = Get("/api/v2/search/tag/status/values?q=" + q("{resource.service.name=\"checkout\"}"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("{\"type\":\"keyword\",\"value\":\"error\"}"), std::string::npos) << r.body;
+  r = Get("/api/v2/search/tag/status/values?q=" + q("{resource.service.name=\"payments\"}"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body.find("error"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\"unset\""), std::string::npos) << r.body;
+  r = Get("/api/v2/search/tag/kind/values");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("{\"type\":\"keyword\",\"value\":\"server\"}"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("{\"type\":\"keyword\",\"value\":\"client\"}"), std::string::npos) << r.body;
+  r = Get("/api/v2/search/tag/resource.service.name/values?q=" + q("{status=error}"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("checkout"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("payments"), std::string::npos) << r.body;
+  r = Get("/api/v2/search/tag/name/values?q=" + q("{kind=server}"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("GET /cart"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("db.query"), std::string::npos) << r.body;
+  // start/end (Unix seconds): only trace 2 (kT0 + 60 s).
+  const uint64_t s0 = kT0 / 1'000'000'000ull;
+  const std::string later = "start=" + std::to_string(s0 + 30) + "&end=" + std::to_string(s0 + 120);
+  r = Get("/api/v2/search/tag/resource.service.name/values?" + later);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body.find("checkout"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("payments"), std::string::npos) << r.body;
+  r = Get("/api/search/tag/service.name/values?" + later);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "{\"tagValues\":[\"payments\"]}");
+  // limit and maxStaleValues (accepted; values here are exact).
+  r = Get("/api/v2/search/tag/resource.service.name/values?limit=1&maxStaleValues=5");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body.find("payments") != std::string::npos, r.body.find("checkout") == std::string::npos)
+      << r.body;
+  // scope on /api/v2/search/tags.
+  r = Get("/api/v2/search/tags?scope=resource");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"name\":\"resource\""), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("\"name\":\"span\""), std::string::npos) << r.body;
+  // Empty answers keep their shapes.
+  r = Get("/api/search?q=" + q("{resource.service.name=\"nope\"}"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body.rfind("{\"traces\":[],\"metrics\":{", 0), 0u) << r.body;
+  r = Get("/api/v2/search/tag/span.nope/values");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "{\"tagValues\":[]}");
+  // Bad parameters: 400 with a plain-text message.
+  for (const std::string& bad : std::vector<std::string>{"/api/search?start=20&end=10", "/api/search?limit=0", "/api/search?limit=x",
+        "/api/search?minDuration=5s&maxDuration=1s", "/api/search?minDuration=fast",
+        "/api/v2/search/tags?start=abc", "/api/v2/search/tag/status/values?end=abc",
+        "/api/metrics/query?q=" + q("{ }") + "&since=2h",
+        "/api/metrics/query_range?q=" + q("{ } | rate()") + "&step=0"}) {
+    r = Get(bad);
+    EXPECT_EQ(r.status, 400) << bad << ": " << r.body;
+    EXPECT_TRUE(!r.body.empty() && r.body[0] != '{') << bad << ": " << r.body;
+  }
+}
+
 }  // namespace
 }  // namespace sightline::traces::api

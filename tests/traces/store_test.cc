@@ -155,6 +155,41 @@ TEST(CodecTest, TranscodeEqualsDecodeMergeEncode) {
   }
 }
 
+// A row group's traces through one dictionary: TranscodeTrace (whose
+// resources and scopes go through the dictionary's piece cache) writes the
+// same bytes and strings as EncodeTrace of the decoded traces, whether the
+// resources repeat (cache hits), never repeat (the cache turns itself off),
+// or both in turns, across Clear.
+TEST(CodecTest, TranscodeRowGroupWithRepeatedResources) {
+  StringDict want_dict, got_dict;
+  std::string want, got;
+  for (int round = 0; round < 3; ++round) {
+    for (uint64_t i = 1; i <= 300; ++i) {
+      // round 0: 3 distinct resources; round 1: every one distinct (after
+      // 100 repeats); round 2: 200 distinct ones, then repeats again.
+      const uint64_t host = round == 0 ? i % 3 : round == 1 ? (i < 100 ? 0 : i) : (i < 200 ? i : 7);
+      Trace t = MakeTrace(round * 1000 + i, 1 + static_cast<int>(i % 4),
+                          i % 2 ? "checkout" : "payments");
+      t.resources[0].attributes[1] = traces::testing::Str("host.name", "h" + std::to_string(host));
+      if (i % 5 == 0) t.resources.push_back(t.resources[0]);  // an unused second one
+      std::string rec;
+      EncodeTrace(t, nullptr, &rec);
+      TraceSummary sum;
+      std::vector<std::string_view> parts = {rec};
+      ASSERT_TRUE(TranscodeTrace(parts, &got_dict, &got, &sum).ok()) << round << " " << i;
+      Trace back;
+      ASSERT_TRUE(DecodeTrace(rec, nullptr, &back).ok());
+      EncodeTrace(back, &want_dict, &want);
+      ASSERT_EQ(got, want) << round << " " << i;
+    }
+    EXPECT_EQ(got_dict.strings(), want_dict.strings()) << round;
+    if (round == 1) {
+      got_dict.Clear();
+      want_dict.Clear();
+    }
+  }
+}
+
 TEST(CodecTest, MergeDeduplicatesSpans) {
   Trace a = MakeTrace(1, 3);
   Trace b = MakeTrace(1, 5);  // same ids for the first 3 spans
@@ -183,7 +218,7 @@ TEST(BlockTest, WriteFindScan) {
   EXPECT_EQ(meta->stats.at("numTraces"), 500u);
   EXPECT_EQ(meta->stats.at("numSpans"), 1500u);
   EXPECT_GT(meta->stats.at("numRowGroups"), 2u);
-  EXPECT_EQ(meta->format, "traces-v1");
+  EXPECT_EQ(meta->format, "traces-v1");  // index version 2 inside
   const std::string bdir = dir.path() + "/" + meta->ulid.ToString();
   EXPECT_TRUE(env->FileExists(bdir + "/meta.json"));
 
@@ -231,9 +266,20 @@ TEST(BlockTest, WriteFindScan) {
   EXPECT_TRUE(stopped);
   EXPECT_EQ(n, 3);
 
-  // A corrupt index is refused, not trusted.
+  // A corrupt index is refused, not trusted: the header at open, an id page
+  // (read on demand) when it is read.
   std::string idx = *env->ReadFile(bdir + "/index");
   idx[idx.size() / 2] ^= 0x55;
+  ASSERT_TRUE(env->WriteFileAtomic(bdir + "/index", idx).ok());
+  auto bad = BlockReader::Open(LocalBlockFiles(env, bdir), *meta);
+  if (bad.ok()) {
+    auto ids = (*bad)->ReadSortedIds();
+    ASSERT_FALSE(ids.ok());
+    EXPECT_EQ(ids.status().code(), StatusCode::kDataLoss);
+  } else {
+    EXPECT_EQ(bad.status().code(), StatusCode::kDataLoss);
+  }
+  idx[10] ^= 0x55;  // the header
   ASSERT_TRUE(env->WriteFileAtomic(bdir + "/index", idx).ok());
   EXPECT_FALSE(BlockReader::Open(LocalBlockFiles(env, bdir), *meta).ok());
 }

@@ -630,29 +630,39 @@ tempopb::SearchResponse MergeStream(const std::vector<tempopb::SearchResponse>& 
   return merged;
 }
 
+// A server whose every push is cut into a block of its own (every block a
+// job), with `extra` appended under traces.search, fed the kBatches batches.
+void StartJobsServer(th::TempDir* dir, const std::string& search_extra,
+                     const std::string& traces_extra, th::SightlineServer** server,
+                     uint64_t* base) {
+  th::WriteFile(dir->Join("sightline.yaml"),
+                "traces:\n  store:\n    max_block_bytes: 1\n  search:\n"
+                "    target_bytes_per_job: 1\n" +
+                    search_extra + traces_extra);
+  auto s = th::SightlineServer::Start({"--config.file=" + dir->Join("sightline.yaml")});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  *server = s->release();
+  *base = NowNanos() - 3600ull * 1'000'000'000ull;
+  const std::string flushed = "tempo_ingester_blocks_flushed_total";
+  for (int b = 0; b < kBatches; ++b) {
+    auto r = th::HttpPost((*server)->http_url() + "/v1/traces", JobBatch(*base, b),
+                          {"Content-Type: application/x-protobuf"});
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (MetricValue((*server)->http_url(), flushed) < b + 1) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "block " << b << " not cut";
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+}
+
 class StreamingJobsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     cfg_dir_ = new th::TempDir();
-    // Every push is cut into a block of its own; every block is a job.
-    th::WriteFile(cfg_dir_->Join("sightline.yaml"),
-                  "traces:\n  store:\n    max_block_bytes: 1\n  search:\n"
-                  "    target_bytes_per_job: 1\n");
-    auto s = th::SightlineServer::Start({"--config.file=" + cfg_dir_->Join("sightline.yaml")});
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    server_ = s->release();
-    base_ = NowNanos() - 3600ull * 1'000'000'000ull;
-    const std::string flushed = "tempo_ingester_blocks_flushed_total";
-    for (int b = 0; b < kBatches; ++b) {
-      auto r = th::HttpPost(server_->http_url() + "/v1/traces", JobBatch(base_, b),
-                            {"Content-Type: application/x-protobuf"});
-      ASSERT_EQ(r.status, 200) << r.body;
-      auto deadline = std::chrono::steady_clock::now() + 20s;
-      while (MetricValue(server_->http_url(), flushed) < b + 1) {
-        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "block " << b << " not cut";
-        std::this_thread::sleep_for(20ms);
-      }
-    }
+    // A message per job (streaming_interval 0) and a small series limit.
+    StartJobsServer(cfg_dir_, "    streaming_interval: 0s\n",
+                    "  metrics:\n    max_response_series: 100\n", &server_, &base_);
   }
   static void TearDownTestSuite() {
     delete server_;
@@ -854,8 +864,11 @@ TEST_F(StreamingJobsTest, NodeGrpcJsClientSeesProgress) {
   std::vector<std::string> want_ids;
   for (const auto& t : http.traces()) want_ids.push_back(t.trace_id());
   std::sort(want_ids.begin(), want_ids.end());
+  const uint64_t start_ns = (base_ / 1'000'000'000ull - 60) * 1'000'000'000ull;
+  const uint64_t end_ns = start_ns + 180 * 1'000'000'000ull;
   auto proc = th::Process::Start({"node", th::SourceDir() + "/tests/traces/tempo_stream_client.js",
-                                  Targets()[1].second, "anonymous", "jobs"},
+                                  Targets()[1].second, "anonymous", "jobs",
+                                  std::to_string(start_ns), std::to_string(end_ns)},
                                  {{"NODE_PATH", tools + "/node_modules"}});
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   std::optional<int> st = (*proc)->Wait(90s);
@@ -874,6 +887,13 @@ TEST_F(StreamingJobsTest, NodeGrpcJsClientSeesProgress) {
   std::vector<std::string> ids;
   for (auto id : doc["search"]["traceIds"].get_array()) ids.emplace_back(std::string_view(id));
   EXPECT_EQ(ids, want_ids) << line;
+  // The streamed instant query: progress per job, merged values as HTTP's.
+  EXPECT_EQ(int64_t(doc["instant"]["code"]), 0) << line;
+  EXPECT_GE(int64_t(doc["instant"]["messages"]), kBatches) << line;
+  EXPECT_EQ(int64_t(doc["instant"]["completedJobs"]), int64_t(doc["instant"]["totalJobs"])) << line;
+  EXPECT_EQ(double(doc["instant"]["values"]["{resource.service.name=\"backend\"}"]), 360) << line;
+  EXPECT_EQ(double(doc["instant"]["values"]["{resource.service.name=\"frontend\"}"]), 31) << line;
+  EXPECT_EQ(double(doc["instant"]["values"]["{resource.service.name=\"db\"}"]), 1) << line;
 }
 
 // The client cancels after the first message: the server stops scanning
@@ -914,6 +934,261 @@ TEST_F(StreamingJobsTest, CancellationStopsTheScan) {
   }
   EXPECT_LT(MetricValue(url(), jobs_metric) - jobs_before, total_jobs)
       << "the server scanned every job after the client cancelled";
+}
+
+// Instant messages merged: a series' latest value wins; metrics, status and
+// message from the last message.
+tempopb::QueryInstantResponse MergeInstant(const std::vector<tempopb::QueryInstantResponse>& msgs) {
+  std::map<std::string, tempopb::InstantSeries> series;
+  for (const auto& m : msgs) {
+    for (const auto& s : m.series()) series[s.prom_labels()] = s;
+  }
+  tempopb::QueryInstantResponse merged;
+  for (auto& [k, s] : series) *merged.add_series() = s;
+  if (!msgs.empty()) {
+    *merged.mutable_metrics() = msgs.back().metrics();
+    merged.set_status(msgs.back().status());
+    merged.set_message(msgs.back().message());
+  }
+  return merged;
+}
+
+// MetricsQueryInstant (gRPC) and /api/metrics/query run through the job
+// planner: progress per job with cumulative metrics, the merged stream equal
+// to the HTTP answer, and each value equal to the sum of the query_range
+// samples over the same window (the unsplit counts).
+TEST_F(StreamingJobsTest, InstantRunsAsJobsAndStreamsProgress) {
+  const std::string q = "{ } | count_over_time() by (resource.service.name)";
+  const uint64_t start_s = base_ / 1'000'000'000ull - 60;
+  const uint64_t end_s = start_s + 180;
+  const std::string range = "&start=" + std::to_string(start_s) + "&end=" + std::to_string(end_s);
+  auto http = FromHttp<tempopb::QueryInstantResponse>(url() + "/api/metrics/query?q=" +
+                                                      th::UrlEncode(q) + range);
+  ASSERT_EQ(http.series_size(), 3) << http.ShortDebugString();
+  EXPECT_GE(http.metrics().total_jobs(), static_cast<uint32_t>(kBatches));
+  EXPECT_EQ(http.metrics().completed_jobs(), http.metrics().total_jobs());
+  std::map<std::string, double> want = {{"{resource.service.name=\"backend\"}", 360},
+                                        {"{resource.service.name=\"db\"}", 1},
+                                        {"{resource.service.name=\"frontend\"}", 31}};
+  std::map<std::string, double> got;
+  for (const auto& s : http.series()) got[s.prom_labels()] = s.value();
+  EXPECT_EQ(got, want) << http.ShortDebugString();
+  // The same as the query_range samples summed (step 5s over the window).
+  auto qr = FromHttp<tempopb::QueryRangeResponse>(url() + "/api/metrics/query_range?q=" +
+                                                  th::UrlEncode(q) + range + "&step=5s");
+  std::map<std::string, double> summed;
+  for (const auto& s : qr.series()) {
+    for (const auto& p : s.samples()) summed[s.prom_labels()] += p.value();
+  }
+  EXPECT_EQ(summed, want);
+  for (const auto& [name, target] : Targets()) {
+    SCOPED_TRACE(name);
+    auto stub = tempopb::StreamingQuerier::NewStub(
+        grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+    tempopb::QueryInstantRequest req;
+    req.set_query(q);
+    req.set_start(start_s * 1'000'000'000ull);
+    req.set_end(end_s * 1'000'000'000ull);
+    auto [status, msgs] = ReadAll<tempopb::QueryInstantResponse>(
+        [&](grpc::ClientContext* c) { return stub->MetricsQueryInstant(c, req); },
+        /*with_tenant=*/false);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_GE(msgs.size(), static_cast<size_t>(kBatches)) << "not streamed per job";
+    uint32_t prev = 0;
+    for (const auto& m : msgs) {
+      EXPECT_GT(m.metrics().completed_jobs(), prev) << "each message completes a job";
+      prev = m.metrics().completed_jobs();
+      EXPECT_EQ(m.metrics().total_jobs(), http.metrics().total_jobs());
+    }
+    EXPECT_EQ(prev, http.metrics().total_jobs());
+    ExpectSame(http, MergeInstant(msgs), "merged instant");
+  }
+}
+
+// max_series (traces.metrics.max_response_series: 100 here): a query with
+// one series per span (392) is cut to the limit, sorted by promLabels, with
+// Tempo's status PARTIAL and message, over HTTP and gRPC; a request's
+// max_series below the limit wins, above it is capped; small answers stay
+// COMPLETE (no "status" in the JSON, as protobuf's zero value).
+TEST_F(StreamingJobsTest, MaxSeriesPartialOverHttpAndGrpc) {
+  const std::string q = "{ } | count_over_time() by (span:id)";
+  const uint64_t start_s = base_ / 1'000'000'000ull - 60;
+  const uint64_t end_s = start_s + 180;
+  const std::string range = "&start=" + std::to_string(start_s) + "&end=" + std::to_string(end_s);
+  const std::string msg100 =
+      "Response exceeds maximum series limit of 100, a partial response is returned. Warning: "
+      "the accuracy of each individual value is not guaranteed.";
+  auto http = FromHttp<tempopb::QueryRangeResponse>(url() + "/api/metrics/query_range?q=" +
+                                                    th::UrlEncode(q) + range + "&step=5s");
+  EXPECT_EQ(http.series_size(), 100);
+  EXPECT_EQ(http.status(), tempopb::PARTIAL);
+  EXPECT_EQ(http.message(), msg100);
+  for (int i = 1; i < http.series_size(); ++i) {
+    EXPECT_LT(http.series(i - 1).prom_labels(), http.series(i).prom_labels());
+  }
+  auto inst = FromHttp<tempopb::QueryInstantResponse>(url() + "/api/metrics/query?q=" +
+                                                      th::UrlEncode(q) + range);
+  EXPECT_EQ(inst.series_size(), 100);
+  EXPECT_EQ(inst.status(), tempopb::PARTIAL);
+  EXPECT_EQ(inst.message(), msg100);
+  auto small = th::HttpGet(url() + "/api/metrics/query_range?q=" +
+                           th::UrlEncode("{ } | count_over_time() by (resource.service.name)") +
+                           range);
+  ASSERT_EQ(small.status, 200) << small.body;
+  EXPECT_EQ(small.body.find("\"status\""), std::string::npos) << small.body;
+  EXPECT_EQ(small.body.find("\"message\""), std::string::npos) << small.body;
+
+  auto stub = tempopb::StreamingQuerier::NewStub(
+      grpc::CreateChannel(server_->grpc_addr(), grpc::InsecureChannelCredentials()));
+  for (auto [requested, expected] : {std::pair{5u, 5}, {0u, 100}, {1000u, 100}}) {
+    SCOPED_TRACE(requested);
+    tempopb::QueryRangeRequest req;
+    req.set_query(q);
+    req.set_start(start_s * 1'000'000'000ull);
+    req.set_end(end_s * 1'000'000'000ull);
+    req.set_step(5'000'000'000ull);
+    req.set_max_series(requested);
+    auto [status, msgs] = ReadAll<tempopb::QueryRangeResponse>(
+        [&](grpc::ClientContext* c) { return stub->MetricsQueryRange(c, req); },
+        /*with_tenant=*/false);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_FALSE(msgs.empty());
+    EXPECT_EQ(msgs.back().status(), tempopb::PARTIAL);
+    EXPECT_NE(msgs.back().message().find("limit of " + std::to_string(expected) + ","),
+              std::string::npos)
+        << msgs.back().message();
+    EXPECT_EQ(MergeMetrics(msgs).series_size(), expected);
+    EXPECT_EQ(msgs.back().metrics().completed_jobs(), msgs.back().metrics().total_jobs());
+  }
+  tempopb::QueryInstantRequest ireq;
+  ireq.set_query(q);
+  ireq.set_start(start_s * 1'000'000'000ull);
+  ireq.set_end(end_s * 1'000'000'000ull);
+  auto [istatus, imsgs] = ReadAll<tempopb::QueryInstantResponse>(
+      [&](grpc::ClientContext* c) { return stub->MetricsQueryInstant(c, ireq); },
+      /*with_tenant=*/false);
+  ASSERT_TRUE(istatus.ok()) << istatus.error_message();
+  auto merged = MergeInstant(imsgs);
+  EXPECT_EQ(merged.series_size(), 100);
+  EXPECT_EQ(merged.status(), tempopb::PARTIAL);
+}
+
+// The HTTP API audit against Tempo's: since, default step, bad input as
+// 400 text, Tempo's limit/minDuration/maxDuration checks.
+TEST_F(StreamingJobsTest, MetricsParametersAsTempo) {
+  const std::string q = th::UrlEncode("{ } | count_over_time()");
+  // since=2h covers the data an hour old; the default (1h) only its end.
+  auto with_since = FromHttp<tempopb::QueryRangeResponse>(
+      url() + "/api/metrics/query_range?q=" + q + "&since=2h&step=60s");
+  double total = 0;
+  for (const auto& s : with_since.series()) {
+    for (const auto& p : s.samples()) total += p.value();
+  }
+  EXPECT_EQ(total, 392) << with_since.ShortDebugString();
+  auto inst = FromHttp<tempopb::QueryInstantResponse>(url() + "/api/metrics/query?q=" + q +
+                                                      "&since=2h");
+  ASSERT_EQ(inst.series_size(), 1);
+  EXPECT_EQ(inst.series(0).value(), 392);
+  // No step: Tempo's default, range/240 rounded down to 5s (2h -> 30s).
+  const uint64_t end_s = base_ / 1'000'000'000ull + 3600;
+  auto dflt = FromHttp<tempopb::QueryRangeResponse>(
+      url() + "/api/metrics/query_range?q=" + q + "&start=" + std::to_string(end_s - 7200) +
+      "&end=" + std::to_string(end_s));
+  ASSERT_GE(dflt.series_size(), 1);
+  ASSERT_GE(dflt.series(0).samples_size(), 1);
+  for (const auto& p : dflt.series(0).samples()) EXPECT_EQ(p.timestamp_ms() % 30000, 0);
+  for (const std::string& bad : std::vector<std::string>{
+           "/api/metrics/query_range?q=" + th::UrlEncode("{ span.foo = }") + "&since=2h",
+        "/api/metrics/query_range?q=" + q + "&start=10&end=5",
+        "/api/metrics/query_range?q=" + q + "&start=abc",
+        "/api/metrics/query_range?q=" + q + "&since=forever",
+        "/api/metrics/query?q=" + th::UrlEncode("{ }"),
+        "/api/search?q=" + th::UrlEncode("{ span.foo = }"), "/api/search?limit=0",
+        "/api/search?minDuration=2s&maxDuration=1s", "/api/search?start=9&end=3"}) {
+    auto r = th::HttpGet(url() + bad);
+    EXPECT_EQ(r.status, 400) << bad << ": " << r.body;
+    EXPECT_FALSE(r.body.empty()) << bad;
+    EXPECT_NE(r.body[0], '{') << bad << ": plain text expected: " << r.body;
+  }
+}
+
+// Tempo's query-frontend cadence (the default streaming_interval, 500ms):
+// progress goes out on a timer, not per job, so a stream of many fast jobs
+// sends at most about one message per interval, and the last message is
+// complete.
+class StreamingCadenceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cfg_dir_ = new th::TempDir();
+    StartJobsServer(cfg_dir_, "", "", &server_, &base_);
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+    delete cfg_dir_;
+    cfg_dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (server_ == nullptr) GTEST_SKIP() << "server did not start";
+  }
+  static th::TempDir* cfg_dir_;
+  static th::SightlineServer* server_;
+  static uint64_t base_;
+};
+
+th::TempDir* StreamingCadenceTest::cfg_dir_ = nullptr;
+th::SightlineServer* StreamingCadenceTest::server_ = nullptr;
+uint64_t StreamingCadenceTest::base_ = 0;
+
+TEST_F(StreamingCadenceTest, MessagesFollowTheIntervalNotTheJobs) {
+  const std::string url = server_->http_url();
+  auto http = FromHttp<tempopb::SearchResponse>(url + "/api/search?q=" + th::UrlEncode("{ }") +
+                                                "&limit=1000");
+  ASSERT_EQ(http.traces_size(), kAllTraces);
+  ASSERT_GE(http.metrics().total_jobs(), static_cast<uint32_t>(kBatches));
+  auto stub = tempopb::StreamingQuerier::NewStub(
+      grpc::CreateChannel(server_->grpc_addr(), grpc::InsecureChannelCredentials()));
+  tempopb::SearchRequest req;
+  req.set_query("{ }");
+  req.set_limit(1000);
+  req.set_spans_per_span_set(3);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto [status, msgs] = ReadAll<tempopb::SearchResponse>(
+      [&](grpc::ClientContext* c) { return stub->Search(c, req); }, /*with_tenant=*/false);
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_FALSE(msgs.empty());
+  // One message per started 500ms, plus the final one.
+  EXPECT_LE(msgs.size(), static_cast<size_t>(elapsed / 0.5) + 2)
+      << msgs.size() << " messages in " << elapsed << "s for "
+      << http.metrics().total_jobs() << " jobs";
+  if (elapsed < 0.5 * kBatches) {
+    EXPECT_LT(msgs.size(), static_cast<size_t>(http.metrics().total_jobs()))
+        << "one message per job";
+  }
+  EXPECT_EQ(msgs.back().metrics().completed_jobs(), msgs.back().metrics().total_jobs());
+  ExpectSame(http, MergeStream(msgs), "search on the cadence");
+  // query_range: the same cadence, the merged diffs equal the HTTP answer.
+  const std::string q = "{ } | count_over_time() by (resource.service.name)";
+  const uint64_t start_s = base_ / 1'000'000'000ull - 60;
+  const uint64_t end_s = start_s + 180;
+  auto qr = FromHttp<tempopb::QueryRangeResponse>(
+      url + "/api/metrics/query_range?q=" + th::UrlEncode(q) + "&start=" +
+      std::to_string(start_s) + "&end=" + std::to_string(end_s) + "&step=5s");
+  tempopb::QueryRangeRequest rreq;
+  rreq.set_query(q);
+  rreq.set_start(start_s * 1'000'000'000ull);
+  rreq.set_end(end_s * 1'000'000'000ull);
+  rreq.set_step(5'000'000'000ull);
+  const auto t1 = std::chrono::steady_clock::now();
+  auto [rstatus, rmsgs] = ReadAll<tempopb::QueryRangeResponse>(
+      [&](grpc::ClientContext* c) { return stub->MetricsQueryRange(c, rreq); },
+      /*with_tenant=*/false);
+  const double relapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  ASSERT_TRUE(rstatus.ok()) << rstatus.error_message();
+  EXPECT_LE(rmsgs.size(), static_cast<size_t>(relapsed / 0.5) + 2);
+  ExpectSame(qr, MergeMetrics(rmsgs), "query_range on the cadence");
 }
 
 }  // namespace

@@ -191,5 +191,136 @@ TEST(StreamingShardsTest, SearchJobsStreamsPerJobAndMatchesOneShotSearch) {
   EXPECT_EQ(calls, 1);
 }
 
+// Instant queries run as the same jobs as query_range (Tempo >= 2.7: one
+// step over [start, end)); over data spread across the head and two blocks
+// the jobs' answer equals the unsplit evaluation over the store's plain
+// Scan, and each job but the last reports progress.
+TEST(StreamingShardsTest, InstantJobsEqualUnsplitEvaluation) {
+  sightline::testing::TempDir dir;
+  telemetry::Registry reg;
+  auto store = SplitStore(dir.path(), &reg);
+  for (const char* q : {"{ } | count_over_time() by (resource.service.name)", "{ } | rate()",
+                        "{ } | sum_over_time(duration) by (name)",
+                        "{ } | quantile_over_time(duration, .5, .9)",
+                        "{ } | max_over_time(duration) by (span:id)"}) {
+    SCOPED_TRACE(q);
+    traceql::MetricsRequest req;
+    req.query = q;
+    req.start_unix_nano = kT0 - kSec;
+    req.end_unix_nano = kT0 + 60 * kSec;
+    auto source = store->Source("t");
+    auto unsplit = traceql::MetricsQueryInstant(*source, req);
+    ASSERT_TRUE(unsplit.ok()) << unsplit.status().ToString();
+    auto range = traceql::MetricsInstantScanRange(req);
+    ASSERT_TRUE(range.ok());
+    auto plan = store->PlanScan("t", range->first, range->second);
+    ASSERT_TRUE(plan.ok());
+    traceql::SearchJobOptions jo;
+    jo.target_bytes_per_job = 1;
+    std::vector<traceql::InstantProgress> progress;
+    auto jobs = traceql::MetricsQueryInstantJobs(**plan, req, jo, [&](traceql::InstantProgress& p) {
+      progress.push_back(p);
+      return true;
+    });
+    ASSERT_TRUE(jobs.ok()) << jobs.status().ToString();
+    ASSERT_EQ(progress.size(), 2u);  // after the head and the newest block
+    EXPECT_EQ(progress[0].metrics.completed_jobs, 1u);
+    EXPECT_EQ(progress[1].metrics.completed_jobs, 2u);
+    EXPECT_EQ(jobs->metrics.completed_jobs, 3u);
+    EXPECT_EQ(jobs->metrics.total_jobs, 3u);
+    EXPECT_FALSE(jobs->partial);
+    ASSERT_EQ(jobs->series.size(), unsplit->series.size());
+    ASSERT_FALSE(jobs->series.empty());
+    for (size_t i = 0; i < jobs->series.size(); ++i) {
+      EXPECT_EQ(jobs->series[i].prom_labels, unsplit->series[i].prom_labels);
+      EXPECT_DOUBLE_EQ(jobs->series[i].value, unsplit->series[i].value)
+          << jobs->series[i].prom_labels;
+    }
+  }
+  // The counts themselves: 17 spans (trace 1's six parts assembled once).
+  traceql::MetricsRequest req;
+  req.query = "{ } | count_over_time()";
+  req.start_unix_nano = kT0 - kSec;
+  req.end_unix_nano = kT0 + 60 * kSec;
+  auto plan = store->PlanScan("t", req.start_unix_nano, req.end_unix_nano);
+  ASSERT_TRUE(plan.ok());
+  traceql::SearchJobOptions jo;
+  jo.target_bytes_per_job = 1;
+  auto r = traceql::MetricsQueryInstantJobs(**plan, req, jo);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->series.size(), 1u);
+  EXPECT_EQ(r->series[0].value, 17);
+  // Cancelled from the progress callback.
+  plan = store->PlanScan("t", req.start_unix_nano, req.end_unix_nano);
+  ASSERT_TRUE(plan.ok());
+  auto c = traceql::MetricsQueryInstantJobs(**plan, req, jo,
+                                            [](traceql::InstantProgress&) { return false; });
+  EXPECT_EQ(c.status().code(), StatusCode::kCancelled);
+}
+
+// max_series (Tempo's query_frontend.metrics.max_response_series): over it
+// the answer keeps the first max_series series by promLabels and is marked
+// partial with Tempo's message; at or under it, complete.
+TEST(StreamingShardsTest, MaxSeriesCutsAndMarksPartial) {
+  sightline::testing::TempDir dir;
+  telemetry::Registry reg;
+  auto store = SplitStore(dir.path(), &reg);
+  traceql::MetricsRequest req;
+  req.query = "{ } | count_over_time() by (span:id)";  // one series per span: 17
+  req.start_unix_nano = kT0 - kSec;
+  req.end_unix_nano = kT0 + 60 * kSec;
+  req.step_nano = 10 * kSec;
+  auto source = store->Source("t");
+  auto all = traceql::MetricsQueryRange(*source, req);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->series.size(), 17u);
+  EXPECT_FALSE(all->partial);
+  for (uint32_t max : {17u, 100u}) {
+    req.max_series = max;
+    auto r = traceql::MetricsQueryRange(*source, req);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->series.size(), 17u);
+    EXPECT_FALSE(r->partial) << max;
+    EXPECT_TRUE(r->message.empty());
+  }
+  req.max_series = 5;
+  auto cut = traceql::MetricsQueryRange(*source, req);
+  ASSERT_TRUE(cut.ok());
+  ASSERT_EQ(cut->series.size(), 5u);
+  EXPECT_TRUE(cut->partial);
+  EXPECT_EQ(cut->message,
+            "Response exceeds maximum series limit of 5, a partial response is returned. "
+            "Warning: the accuracy of each individual value is not guaranteed.");
+  for (size_t i = 1; i < cut->series.size(); ++i) {
+    EXPECT_LT(cut->series[i - 1].prom_labels, cut->series[i].prom_labels);
+  }
+  // The same through jobs and for instant queries.
+  auto plan = store->PlanScan("t", 0, 0);
+  ASSERT_TRUE(plan.ok());
+  traceql::SearchJobOptions jo;
+  jo.target_bytes_per_job = 1;
+  auto jobs = traceql::MetricsQueryRangeJobs(**plan, req, jo);
+  ASSERT_TRUE(jobs.ok());
+  EXPECT_EQ(jobs->series.size(), 5u);
+  EXPECT_TRUE(jobs->partial);
+  EXPECT_EQ(jobs->metrics.completed_jobs, jobs->metrics.total_jobs);
+  auto instant = traceql::MetricsQueryInstant(*source, req);
+  ASSERT_TRUE(instant.ok());
+  EXPECT_EQ(instant->series.size(), 5u);
+  EXPECT_TRUE(instant->partial);
+  EXPECT_EQ(instant->message, cut->message);
+}
+
+// Tempo's default step: range / 240 rounded down to 5 s (1 s under 5 s),
+// at least 1 s.
+TEST(StreamingShardsTest, DefaultQueryRangeStepAsTempo) {
+  EXPECT_EQ(traceql::DefaultQueryRangeStep(0, 3600 * kSec), 15 * kSec);
+  EXPECT_EQ(traceql::DefaultQueryRangeStep(0, 6 * 3600 * kSec), 90 * kSec);
+  EXPECT_EQ(traceql::DefaultQueryRangeStep(0, 1000 * kSec), 4 * kSec);  // 4.16 s
+  EXPECT_EQ(traceql::DefaultQueryRangeStep(0, 1300 * kSec), 5 * kSec);  // 5.41 s
+  EXPECT_EQ(traceql::DefaultQueryRangeStep(0, 60 * kSec), kSec);
+  EXPECT_EQ(traceql::DefaultQueryRangeStep(0, 0), kSec);
+}
+
 }  // namespace
 }  // namespace sightline::traces::store

@@ -4,7 +4,9 @@
 // argv[2] ("host:port", plaintext) as tenant argv[3], and a Search with a bad
 // query; prints one JSON line with what came back (message counts, the
 // merged answers' key facts, the bad query's status code); with argv[4]
-// "jobs" only a streamed search of everything. Run by
+// "jobs" only a streamed search of everything and, with argv[5]/argv[6]
+// (start/end in ns), a streamed MetricsQueryInstant merged as progress (a
+// series' latest value wins). Run by
 // streaming_querier_test.cc with NODE_PATH at the npm test peers.
 'use strict';
 
@@ -66,6 +68,23 @@ async function main() {
   if (process.argv[4] === 'jobs') {
     // Only the progressive search (the many-block server).
     out.search = await search('{ }', 1000);
+    if (process.argv[5]) {
+      const i = await call('MetricsQueryInstant', {
+        query: '{ } | count_over_time() by (resource.service.name)',
+        start: process.argv[5],
+        end: process.argv[6],
+      });
+      const values = {};
+      for (const m of i.msgs) for (const ser of m.series) values[ser.promLabels] = ser.value;
+      const ilast = i.msgs[i.msgs.length - 1] || { metrics: {} };
+      out.instant = {
+        code: i.code,
+        messages: i.msgs.length,
+        values,
+        completedJobs: ilast.metrics.completedJobs,
+        totalJobs: ilast.metrics.totalJobs,
+      };
+    }
     process.stdout.write(JSON.stringify(out) + '\n');
     client.close();
     return;

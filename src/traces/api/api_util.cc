@@ -1,5 +1,6 @@
 #include "traces/api/api_util.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -9,13 +10,15 @@ namespace sightline::traces::api {
 
 void BadRequest(net::HttpResponse& resp, const std::string& msg) { resp.Text(400, msg + "\n"); }
 
-void DefaultMetricsRange(uint64_t* start_unix_nano, uint64_t* end_unix_nano) {
-  if (*end_unix_nano == 0) {
-    *end_unix_nano = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                               std::chrono::system_clock::now().time_since_epoch())
-                                               .count());
+void DefaultMetricsRange(uint64_t* start_unix_nano, uint64_t* end_unix_nano, uint64_t since_nano) {
+  const uint64_t now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                 std::chrono::system_clock::now().time_since_epoch())
+                                                 .count());
+  if (*end_unix_nano == 0) *end_unix_nano = now;
+  if (*start_unix_nano == 0) {
+    const uint64_t end_or_now = std::min(*end_unix_nano, now);
+    *start_unix_nano = end_or_now > since_nano ? end_or_now - since_nano : 0;
   }
-  if (*start_unix_nano == 0) *start_unix_nano = *end_unix_nano - 3600ull * 1'000'000'000ull;
 }
 
 Result<uint64_t> ParseUnixTime(std::string_view s) {
@@ -67,6 +70,9 @@ Result<uint64_t> ParseGoDurationNanos(std::string_view s) {
     else if (unit == "s") mult = 1e9;
     else if (unit == "m") mult = 60e9;
     else if (unit == "h") mult = 3600e9;
+    else if (unit == "d") mult = 86400e9;
+    else if (unit == "w") mult = 7 * 86400e9;
+    else if (unit == "y") mult = 365 * 86400e9;
     else return InvalidArgumentError("invalid duration \"" + text + "\": unknown unit \"" + unit + "\"");
     total += num * mult;
     i = k;

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <optional>
 #include <set>
@@ -173,14 +174,51 @@ std::vector<tql::MetricsSeries> DiffSeries(const std::vector<tql::MetricsSeries>
   return out;
 }
 
-void ToProto(const tql::InstantResponse& r, tempopb::QueryInstantResponse* out) {
-  for (const auto& s : r.series) {
+// What `cur` changes in `prev` (both sorted by prom_labels): series that
+// are new or whose value changed, with their current value (Tempo sends
+// an instant query's progress as its query_range diff translated).
+std::vector<tql::InstantSeries> DiffInstant(const std::vector<tql::InstantSeries>& prev,
+                                            const std::vector<tql::InstantSeries>& cur) {
+  std::map<std::string_view, double> old;
+  for (const auto& s : prev) old[s.prom_labels] = s.value;
+  std::vector<tql::InstantSeries> out;
+  for (const auto& s : cur) {
+    auto it = old.find(s.prom_labels);
+    if (it == old.end() || it->second != s.value) out.push_back(s);
+  }
+  return out;
+}
+
+void ToProto(const std::vector<tql::InstantSeries>& series, const tql::SearchMetrics& m,
+             tempopb::QueryInstantResponse* out) {
+  for (const auto& s : series) {
     auto* is = out->add_series();
     AddKeyValues(s.labels, is->mutable_labels());
     is->set_value(s.value);
     is->set_prom_labels(s.prom_labels);
   }
-  SetMetrics(r.metrics, /*done=*/true, out->mutable_metrics());
+  SetMetrics(m, /*done=*/true, out->mutable_metrics());
+}
+
+// Tempo's query-frontend cadence: progress goes out when a job completes
+// and at least `interval` has passed since the previous message.
+class Cadence {
+ public:
+  explicit Cadence(std::chrono::milliseconds interval)
+      : interval_(interval), last_(std::chrono::steady_clock::now()) {}
+  bool Due() const { return std::chrono::steady_clock::now() - last_ >= interval_; }
+  void Sent() { last_ = std::chrono::steady_clock::now(); }
+
+ private:
+  std::chrono::milliseconds interval_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+// Tempo: the request's max_series when set and within the limit, else the
+// limit (0: none).
+uint32_t EffectiveMaxSeries(uint32_t requested, uint32_t limit) {
+  if (limit > 0 && (requested == 0 || requested > limit)) return limit;
+  return requested;
 }
 
 // The legacy `tags` map as the logfmt text TagsToTraceQL reads (sorted by
@@ -237,18 +275,37 @@ class Service final : public tempopb::StreamingQuerier::Service {
     if (!plan.ok()) return net::ToGrpcStatus(plan.status());
     tql::SearchJobOptions jo;
     jo.target_bytes_per_job = options_.search_target_bytes_per_job;
+    // Traces found since the last message; sent on the cadence, the rest
+    // with the final message (completed_jobs == total_jobs).
+    std::vector<tql::TraceSearchResult> pending;
+    Cadence cadence(options_.stream_interval);
+    auto send = [&](const tql::SearchMetrics& m) {
+      tempopb::SearchResponse out;
+      std::stable_sort(pending.begin(), pending.end(),
+                       [](const auto& a, const auto& b) { return a.start_unix_nano > b.start_unix_nano; });
+      AddTraces(pending, &out);
+      pending.clear();
+      SetMetrics(m, /*done=*/true, out.mutable_metrics());
+      cadence.Sent();
+      return !ctx->IsCancelled() && writer->Write(out);
+    };
     auto on_job = [&](tql::SearchProgress& p) {
       metrics_.jobs->Inc();
-      tempopb::SearchResponse out;
-      AddTraces(p.traces, &out);
-      SetMetrics(p.metrics, /*done=*/true, out.mutable_metrics());
-      return !ctx->IsCancelled() && writer->Write(out);
+      for (auto& t : p.traces) pending.push_back(std::move(t));
+      if (ctx->IsCancelled()) return false;
+      const bool last = p.metrics.completed_jobs >= p.metrics.total_jobs;
+      if (last || !cadence.Due()) return true;
+      return send(p.metrics);
     };
     auto r = tql::SearchJobs(**plan, sr, jo, on_job, [ctx] { return ctx->IsCancelled(); });
     if (!r.ok()) {
       const bool cancelled = r.status().code() == StatusCode::kCancelled;
       metrics_.searches->WithLabels({cancelled ? "cancelled" : "error"}).Inc();
       return cancelled ? Cancelled() : net::ToGrpcStatus(r.status());
+    }
+    if (!send(r->metrics)) {
+      metrics_.searches->WithLabels({"cancelled"}).Inc();
+      return Cancelled();
     }
     metrics_.searches->WithLabels({"ok"}).Inc();
     return grpc::Status::OK;
@@ -319,6 +376,7 @@ class Service final : public tempopb::StreamingQuerier::Service {
     }
     mr.step_nano = req->step();
     mr.exemplars = req->exemplars();
+    mr.max_series = EffectiveMaxSeries(req->max_series(), options_.max_series);
     // Jobs as for Search; after each, what changed since the previous
     // message (new series, new or changed samples and exemplars: Tempo's
     // diff), with cumulative metrics.
@@ -328,24 +386,35 @@ class Service final : public tempopb::StreamingQuerier::Service {
     if (!plan.ok()) return net::ToGrpcStatus(plan.status());
     tql::SearchJobOptions jo;
     jo.target_bytes_per_job = options_.search_target_bytes_per_job;
-    std::vector<tql::MetricsSeries> prev;
-    auto send = [&](const std::vector<tql::MetricsSeries>& series, const tql::SearchMetrics& m) {
+    std::vector<tql::MetricsSeries> prev;  // as of the last message
+    Cadence cadence(options_.stream_interval);
+    auto send = [&](const std::vector<tql::MetricsSeries>& series, const tql::SearchMetrics& m,
+                    bool partial) {
       tempopb::QueryRangeResponse out;
       tql::MetricsResponse diff;
       diff.series = DiffSeries(prev, series);
       diff.metrics = m;
       ToProto(diff, &out);
+      if (partial) {
+        out.set_status(tempopb::PARTIAL);
+        out.set_message(tql::MaxSeriesMessage(mr.max_series));
+      }
       prev = series;
+      cadence.Sent();
       return !ctx->IsCancelled() && writer->Write(out);
     };
     auto r = tql::MetricsQueryRangeJobs(
-        **plan, mr, jo, [&](tql::MetricsProgress& p) { return send(p.series, p.metrics); },
+        **plan, mr, jo,
+        [&](tql::MetricsProgress& p) {
+          if (ctx->IsCancelled()) return false;
+          return !cadence.Due() || send(p.series, p.metrics, p.partial);
+        },
         [ctx] { return ctx->IsCancelled(); });
     if (!r.ok()) {
       return r.status().code() == StatusCode::kCancelled ? Cancelled()
                                                          : net::ToGrpcStatus(r.status());
     }
-    return send(r->series, r->metrics) ? grpc::Status::OK : Cancelled();
+    return send(r->series, r->metrics, r->partial) ? grpc::Status::OK : Cancelled();
   }
 
   grpc::Status MetricsQueryInstant(
@@ -357,15 +426,41 @@ class Service final : public tempopb::StreamingQuerier::Service {
     if (grpc::Status s = MetricsBase(req->query(), req->start(), req->end(), &mr); !s.ok()) {
       return s;
     }
-    tempopb::QueryInstantResponse progress;
-    SetMetrics({}, /*done=*/false, progress.mutable_metrics());
-    if (!writer->Write(progress)) return Cancelled();
-    auto source = store_->Source(tenant);
-    auto r = tql::MetricsQueryInstant(*source, mr);
-    if (!r.ok()) return net::ToGrpcStatus(r.status());
-    tempopb::QueryInstantResponse out;
-    ToProto(*r, &out);
-    return writer->Write(out) ? grpc::Status::OK : Cancelled();
+    mr.max_series = options_.max_series;  // QueryInstantRequest has no max_series
+    // The jobs of query_range with one step over [start, end); progress as
+    // the series new or changed since the last message, on the cadence.
+    auto range = tql::MetricsInstantScanRange(mr);
+    if (!range.ok()) return net::ToGrpcStatus(range.status());
+    auto plan = store_->PlanScan(tenant, range->first, range->second);
+    if (!plan.ok()) return net::ToGrpcStatus(plan.status());
+    tql::SearchJobOptions jo;
+    jo.target_bytes_per_job = options_.search_target_bytes_per_job;
+    std::vector<tql::InstantSeries> prev;
+    Cadence cadence(options_.stream_interval);
+    auto send = [&](const std::vector<tql::InstantSeries>& series, const tql::SearchMetrics& m,
+                    bool partial) {
+      tempopb::QueryInstantResponse out;
+      ToProto(DiffInstant(prev, series), m, &out);
+      if (partial) {
+        out.set_status(tempopb::PARTIAL);
+        out.set_message(tql::MaxSeriesMessage(mr.max_series));
+      }
+      prev = series;
+      cadence.Sent();
+      return !ctx->IsCancelled() && writer->Write(out);
+    };
+    auto r = tql::MetricsQueryInstantJobs(
+        **plan, mr, jo,
+        [&](tql::InstantProgress& p) {
+          if (ctx->IsCancelled()) return false;
+          return !cadence.Due() || send(p.series, p.metrics, p.partial);
+        },
+        [ctx] { return ctx->IsCancelled(); });
+    if (!r.ok()) {
+      return r.status().code() == StatusCode::kCancelled ? Cancelled()
+                                                         : net::ToGrpcStatus(r.status());
+    }
+    return send(r->series, r->metrics, r->partial) ? grpc::Status::OK : Cancelled();
   }
 
  private:

@@ -14,15 +14,24 @@
 //   MetricsQueryInstant QueryInstantRequest -> stream QueryInstantResponse
 //
 // Answers carry the same data as the HTTP API's for the same query (both go
-// through the same TraceQL engine calls). Search runs as jobs (the head,
-// then blocks newest first, batched to search_target_bytes_per_job; see
-// traceql::SearchJobs) and sends one message per job: the traces found
-// since the previous message (each sent once) and cumulative metrics, the
-// last with completed_jobs == total_jobs; a client that cancels stops the
-// scan. MetricsQueryRange runs as the same jobs and sends, after each, the
-// series and samples new or changed since the previous message (Tempo's
-// diff). MetricsQueryInstant streams an empty progress message (total_jobs
-// 1, completed_jobs 0) and then the result; tag calls send the result only.
+// through the same TraceQL engine calls). Search, MetricsQueryRange and
+// MetricsQueryInstant run as jobs (the head, then blocks newest first,
+// batched to search_target_bytes_per_job; see traceql::SearchJobs) and
+// stream like Tempo's query-frontend: after a job completes, when at least
+// `stream_interval` (Tempo: 500 ms) has passed since the previous message,
+// what accumulated since then is sent — Search: the traces found (each sent
+// once); MetricsQueryRange: the series and samples new or changed (Tempo's
+// diff); MetricsQueryInstant: the series new or whose value changed (with
+// their current value) — with cumulative metrics. The cadence depends on
+// time, not on the number of jobs. The last message is always sent, after
+// every job, with completed_jobs == total_jobs and whatever was not sent
+// yet (and, for metrics, status PARTIAL + Tempo's message when max_series
+// was reached). A client that cancels stops the scan. Tag calls send the
+// result only.
+//
+// max_series: a metrics request's max_series, capped by the configured
+// limit (Tempo's query_frontend.metrics.max_response_series, 1000; 0 in the
+// request means the limit).
 //
 // Tenant: the "x-scope-orgid" metadata, with the HTTP rules (net/tenant.h):
 // UNAUTHENTICATED when missing with multi-tenancy on, INVALID_ARGUMENT for
@@ -34,6 +43,8 @@
 // outlive the server the service is registered on.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 
 namespace sightline::net {
@@ -49,6 +60,10 @@ struct StreamingQuerierOptions {
   bool multitenancy = false;  // require x-scope-orgid
   // Search jobs batch blocks up to this size (ApiOptions has the same).
   uint64_t search_target_bytes_per_job = 100ull << 20;
+  // Minimum time between two progress messages (0: one per job).
+  std::chrono::milliseconds stream_interval{500};
+  // Series limit of metrics queries (0: none).
+  uint32_t max_series = 1000;
 };
 
 class StreamingQuerier {

@@ -125,7 +125,10 @@ void RegisterTempoApi(net::Router& router, store::TraceStore* store, const ApiOp
                 },
                 ro);
 
-  RegisterTempoSearchApi(router, store, ro, options.search_target_bytes_per_job);
+  SearchApiOptions so;
+  so.target_bytes_per_job = options.search_target_bytes_per_job;
+  so.max_series = options.metrics_max_series;
+  RegisterTempoSearchApi(router, store, ro, so);
 }
 
 }  // namespace sightline::traces::api

@@ -47,6 +47,10 @@ struct ApiOptions {
   // /api/search runs as jobs of blocks batched to this size (the same jobs
   // the streaming querier streams, so both give the same answer).
   uint64_t search_target_bytes_per_job = 100ull << 20;
+  // Series limit of /api/metrics/query_range and /api/metrics/query
+  // (Tempo's query_frontend.metrics.max_response_series; 0: none). Over it
+  // the answer is cut and carries "status":"PARTIAL" and Tempo's message.
+  uint32_t metrics_max_series = 1000;
 };
 
 void RegisterTempoApi(net::Router& router, store::TraceStore* store, const ApiOptions& options);

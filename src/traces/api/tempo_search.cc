@@ -103,6 +103,15 @@ void Search(store::TraceStore* store, uint64_t target_bytes_per_job, net::HttpRe
       !ReadDuration(req, resp, "maxDuration", &sr.max_duration_nano)) {
     return;
   }
+  // As Tempo: an explicit limit must be positive; maxDuration >= minDuration.
+  if (auto l = req.Param("limit"); l && !l->empty() && sr.limit == 0) {
+    BadRequest(resp, "invalid limit: must be a positive number");
+    return;
+  }
+  if (sr.min_duration_nano && sr.max_duration_nano && sr.min_duration_nano > sr.max_duration_nano) {
+    BadRequest(resp, "invalid maxDuration: must be greater than minDuration");
+    return;
+  }
   std::string q(req.Param("q").value_or(""));
   if (q.empty()) {
     std::string tags(req.Param("tags").value_or(""));
@@ -223,17 +232,37 @@ void TagValues(store::TraceStore* store, bool v2, net::HttpRequest& req, net::Ht
   resp.Json(200, w.Take());
 }
 
-bool ReadMetricsRequest(net::HttpRequest& req, net::HttpResponse& resp, tql::MetricsRequest* mr) {
+// q (or Prometheus-style query), start, end, since (default 1h: start =
+// min(end, now) - since when start is left out), and for ranges step
+// (seconds or a duration; default DefaultQueryRangeStep) and exemplars.
+bool ReadMetricsRequest(net::HttpRequest& req, net::HttpResponse& resp, bool range,
+                        uint32_t max_series, tql::MetricsRequest* mr) {
   if (!ReadTimeRange(req, resp, &mr->start_unix_nano, &mr->end_unix_nano)) return false;
-  mr->query = std::string(req.Param("q").value_or(req.Param("query").value_or("")));
+  std::string_view q = req.Param("q").value_or("");
+  if (q.empty()) q = req.Param("query").value_or("");
+  mr->query = std::string(q);
   if (mr->query.empty()) {
     BadRequest(resp, "missing q: a TraceQL metrics query");
     return false;
   }
-  if (!ReadDuration(req, resp, "step", &mr->step_nano)) return false;
-  if (!ReadUint(req, resp, "exemplars", &mr->exemplars)) return false;
-  DefaultMetricsRange(&mr->start_unix_nano, &mr->end_unix_nano);
+  uint64_t since = kDefaultMetricsSince;
+  if (!ReadDuration(req, resp, "since", &since)) return false;
+  if (range) {
+    if (!ReadDuration(req, resp, "step", &mr->step_nano)) return false;
+    if (auto st = req.Param("step"); st && !st->empty() && mr->step_nano == 0) {
+      BadRequest(resp, "step must be greater than 0");  // Tempo's message
+      return false;
+    }
+    if (!ReadUint(req, resp, "exemplars", &mr->exemplars)) return false;
+  }
+  DefaultMetricsRange(&mr->start_unix_nano, &mr->end_unix_nano, since);
+  mr->max_series = max_series;
   return true;
+}
+
+void WritePartial(JsonWriter& w, bool partial, const std::string& message) {
+  if (!partial) return;  // COMPLETE is protobuf's zero value: not written
+  w.Key("status").String("PARTIAL").Key("message").String(message);
 }
 
 void WriteLabels(JsonWriter& w, const std::vector<KeyValue>& labels) {
@@ -242,10 +271,10 @@ void WriteLabels(JsonWriter& w, const std::vector<KeyValue>& labels) {
   w.EndArray();
 }
 
-void MetricsRange(store::TraceStore* store, uint64_t target_bytes_per_job, net::HttpRequest& req,
+void MetricsRange(store::TraceStore* store, const SearchApiOptions& options, net::HttpRequest& req,
                   net::HttpResponse& resp) {
   tql::MetricsRequest mr;
-  if (!ReadMetricsRequest(req, resp, &mr)) return;
+  if (!ReadMetricsRequest(req, resp, /*range=*/true, options.max_series, &mr)) return;
   // The same jobs as the streaming querier's MetricsQueryRange.
   auto range = tql::MetricsScanRange(mr);
   if (!range.ok()) {
@@ -258,7 +287,7 @@ void MetricsRange(store::TraceStore* store, uint64_t target_bytes_per_job, net::
     return;
   }
   tql::SearchJobOptions jo;
-  jo.target_bytes_per_job = target_bytes_per_job;
+  jo.target_bytes_per_job = options.target_bytes_per_job;
   auto r = tql::MetricsQueryRangeJobs(**plan, mr, jo);
   if (!r.ok()) {
     EngineError(resp, r.status());
@@ -271,7 +300,7 @@ void MetricsRange(store::TraceStore* store, uint64_t target_bytes_per_job, net::
     WriteLabels(w, s.labels);
     w.Key("samples").BeginArray();
     for (const auto& p : s.samples) {
-      w.BeginObject().Key("timestampMs").String(std::to_string(p.timestamp_ms)).Key("value").Double(p.value).EndObject();
+      w.BeginObject().Key("timestampMs").String(std::to_string(p.timestamp_ms)).Key("value").ProtoDouble(p.value).EndObject();
     }
     w.EndArray();
     if (!s.exemplars.empty()) {
@@ -279,7 +308,7 @@ void MetricsRange(store::TraceStore* store, uint64_t target_bytes_per_job, net::
       for (const auto& e : s.exemplars) {
         w.BeginObject();
         WriteLabels(w, e.labels);
-        w.Key("value").Double(e.value).Key("timestampMs").String(std::to_string(e.timestamp_ms));
+        w.Key("value").ProtoDouble(e.value).Key("timestampMs").String(std::to_string(e.timestamp_ms));
         w.EndObject();
       }
       w.EndArray();
@@ -289,15 +318,30 @@ void MetricsRange(store::TraceStore* store, uint64_t target_bytes_per_job, net::
   }
   w.EndArray();
   WriteMetrics(w, r->metrics);
+  WritePartial(w, r->partial, r->message);
   w.EndObject();
   resp.Json(200, w.Take());
 }
 
-void MetricsInstant(store::TraceStore* store, net::HttpRequest& req, net::HttpResponse& resp) {
+// Tempo >= 2.7: one step over [start, end), through the same jobs as
+// query_range (and the streaming querier's MetricsQueryInstant).
+void MetricsInstant(store::TraceStore* store, const SearchApiOptions& options,
+                    net::HttpRequest& req, net::HttpResponse& resp) {
   tql::MetricsRequest mr;
-  if (!ReadMetricsRequest(req, resp, &mr)) return;
-  auto source = store->Source(req.tenant());
-  auto r = tql::MetricsQueryInstant(*source, mr);
+  if (!ReadMetricsRequest(req, resp, /*range=*/false, options.max_series, &mr)) return;
+  auto range = tql::MetricsInstantScanRange(mr);
+  if (!range.ok()) {
+    EngineError(resp, range.status());
+    return;
+  }
+  auto plan = store->PlanScan(req.tenant(), range->first, range->second);
+  if (!plan.ok()) {
+    EngineError(resp, plan.status());
+    return;
+  }
+  tql::SearchJobOptions jo;
+  jo.target_bytes_per_job = options.target_bytes_per_job;
+  auto r = tql::MetricsQueryInstantJobs(**plan, mr, jo);
   if (!r.ok()) {
     EngineError(resp, r.status());
     return;
@@ -307,11 +351,12 @@ void MetricsInstant(store::TraceStore* store, net::HttpRequest& req, net::HttpRe
   for (const auto& s : r->series) {
     w.BeginObject();
     WriteLabels(w, s.labels);
-    w.Key("value").Double(s.value).Key("promLabels").String(s.prom_labels);
+    w.Key("value").ProtoDouble(s.value).Key("promLabels").String(s.prom_labels);
     w.EndObject();
   }
   w.EndArray();
   WriteMetrics(w, r->metrics);
+  WritePartial(w, r->partial, r->message);
   w.EndObject();
   resp.Json(200, w.Take());
 }
@@ -319,7 +364,8 @@ void MetricsInstant(store::TraceStore* store, net::HttpRequest& req, net::HttpRe
 }  // namespace
 
 void RegisterTempoSearchApi(net::Router& router, store::TraceStore* store,
-                            const net::RouteOptions& base, uint64_t target_bytes_per_job) {
+                            const net::RouteOptions& base, const SearchApiOptions& options) {
+  const uint64_t target_bytes_per_job = options.target_bytes_per_job;
   net::RouteOptions ro = base;
   ro.name = "api_search";
   router.Handle("GET", "/api/search",
@@ -345,13 +391,15 @@ void RegisterTempoSearchApi(net::Router& router, store::TraceStore* store,
                 ro);
   ro.name = "api_metrics_query_range";
   router.Handle("GET", "/api/metrics/query_range",
-                [store, target_bytes_per_job](net::HttpRequest& q, net::HttpResponse& r) {
-                  MetricsRange(store, target_bytes_per_job, q, r);
+                [store, options](net::HttpRequest& q, net::HttpResponse& r) {
+                  MetricsRange(store, options, q, r);
                 },
                 ro);
   ro.name = "api_metrics_query";
   router.Handle("GET", "/api/metrics/query",
-                [store](net::HttpRequest& q, net::HttpResponse& r) { MetricsInstant(store, q, r); },
+                [store, options](net::HttpRequest& q, net::HttpResponse& r) {
+                  MetricsInstant(store, options, q, r);
+                },
                 ro);
 }
 

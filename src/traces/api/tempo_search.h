@@ -18,8 +18,11 @@ namespace sightline::traces::api {
 // /api/search/tag/<t>/values, /api/v2/search/tag/<t>/values,
 // /api/metrics/query_range, /api/metrics/query. `base` carries the shared
 // route options (duration histogram).
-// /api/search runs as jobs of blocks batched to `target_bytes_per_job`.
+struct SearchApiOptions {
+  uint64_t target_bytes_per_job = 100ull << 20;  // /api/search and metrics jobs
+  uint32_t max_series = 1000;                    // metrics series limit (0: none)
+};
 void RegisterTempoSearchApi(net::Router& router, store::TraceStore* store,
-                            const net::RouteOptions& base, uint64_t target_bytes_per_job);
+                            const net::RouteOptions& base, const SearchApiOptions& options);
 
 }  // namespace sightline::traces::api

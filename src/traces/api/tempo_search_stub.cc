@@ -6,7 +6,7 @@
 namespace sightline::traces::api {
 
 void RegisterTempoSearchApi(net::Router& router, store::TraceStore*,
-                            const net::RouteOptions& base, uint64_t) {
+                            const net::RouteOptions& base, const SearchApiOptions&) {
   auto unavailable = [](net::HttpRequest&, net::HttpResponse& resp) {
     resp.Text(501, "TraceQL is not available in this build\n");
   };

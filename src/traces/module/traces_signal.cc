@@ -1,5 +1,7 @@
 #include "traces/module/traces_signal.h"
 
+#include <algorithm>
+
 #include "config/config.h"
 #include "config/overrides.h"
 #include "net/grpc_server.h"
@@ -62,6 +64,7 @@ Status TracesSignal::StartIngester(io::ObjectStore* object_store) {
   o.ship_interval = t.ship_interval;
   o.local_retention = t.local_retention;
   o.blocklist_poll = t.blocklist_poll;
+  o.id_page_cache_bytes = t.id_page_cache_bytes;
   SL_ASSIGN_OR_RETURN(impl_->store, store::TraceStore::Open(std::move(o)));
   std::string tenants;
   for (const auto& n : impl_->store->Tenants()) tenants += (tenants.empty() ? "" : ",") + n;
@@ -113,10 +116,14 @@ Status TracesSignal::StartQuerier() {
   if (!impl_->store) return FailedPreconditionError("the traces querier needs the ingester");
   api::ApiOptions o;
   o.search_target_bytes_per_job = impl_->cfg->traces.search_target_bytes_per_job;
+  o.metrics_max_series =
+      static_cast<uint32_t>(std::max(0, impl_->cfg->traces.metrics_max_response_series));
   api::RegisterTempoApi(*impl_->router, impl_->store.get(), o);
   api::StreamingQuerierOptions so;
   so.multitenancy = impl_->cfg->multitenancy_enabled;
   so.search_target_bytes_per_job = impl_->cfg->traces.search_target_bytes_per_job;
+  so.stream_interval = impl_->cfg->traces.search_streaming_interval;
+  so.max_series = o.metrics_max_series;
   impl_->streaming = std::make_unique<api::StreamingQuerier>(impl_->store.get(), so);
   impl_->streaming->Register(*impl_->grpc);
   return Status::Ok();

@@ -1,9 +1,13 @@
 #include "traces/store/block.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <list>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <unordered_set>
 
 #include "base/coding.h"
@@ -22,7 +26,15 @@ namespace {
 
 constexpr std::string_view kIndexMagic = "SLTX";
 constexpr std::string_view kBloomMagic = "SLTB";
-constexpr uint8_t kVersion = 1;
+// Index version 2 pages the trace ids by row group (version 1: one table,
+// one checksum over the whole file; still read). Bloom: version 1.
+constexpr uint8_t kIndexVersion = 2;
+constexpr uint8_t kBloomVersion = 1;
+// "SLTX", version byte, fixed32 header length.
+constexpr size_t kIndexPrefix = 9;
+// First ranged read of an index at open: the header of a block of a few
+// hundred row groups fits, so one request is the rule.
+constexpr uint64_t kIndexProbe = 16 << 10;
 // Bound for decompressing one section (a row group is ~256 KiB raw).
 constexpr size_t kMaxSection = 512u << 20;
 
@@ -49,7 +61,7 @@ std::pair<uint64_t, uint64_t> BloomHashes(std::string_view id) {
 void AppendCrc(std::string* s) { coding::PutFixed32LE(*s, crc32c::Value(*s)); }
 
 Result<std::string_view> CheckCrc(std::string_view s, std::string_view magic,
-                                  const std::string& what) {
+                                  const std::string& what, uint8_t version) {
   if (s.size() < magic.size() + 1 + 4 || s.substr(0, magic.size()) != magic) {
     return DataLossError(what + ": bad magic or too short");
   }
@@ -57,7 +69,7 @@ Result<std::string_view> CheckCrc(std::string_view s, std::string_view magic,
   if (crc32c::Value(s.substr(0, s.size() - 4)) != want) {
     return DataLossError(what + ": checksum mismatch");
   }
-  if (static_cast<uint8_t>(s[magic.size()]) != kVersion) {
+  if (static_cast<uint8_t>(s[magic.size()]) != version) {
     return DataLossError(what + ": unknown version");
   }
   return s.substr(magic.size() + 1, s.size() - magic.size() - 5);
@@ -194,6 +206,11 @@ Result<blocks::BlockMeta> WriteBlockSorted(io::Env* env, const std::string& bloc
     coding::PutUvarint(index_rgs, rg_spans);
     coding::PutUvarint(index_rgs, rg_min == UINT64_MAX ? 0 : rg_min);
     coding::PutUvarint(index_rgs, rg_max);
+    // Version 2: the row group's first and last id and its id page's crc.
+    const std::string_view page = std::string_view(ids).substr(ids.size() - rg_traces * 16);
+    index_rgs.append(page.substr(0, 16));
+    index_rgs.append(page.substr(page.size() - 16));
+    coding::PutFixed32LE(index_rgs, crc32c::Value(page));
     ++n_rg;
     dict.Clear();
     raw.clear();
@@ -223,13 +240,18 @@ Result<blocks::BlockMeta> WriteBlockSorted(io::Env* env, const std::string& bloc
   SL_RETURN_IF_ERROR(flush());
   if (min_start == UINT64_MAX) min_start = 0;
 
+  // Index version 2: prefix and header (checked by its crc), then the id
+  // pages, read by range on demand.
+  std::string header;
+  coding::PutUvarint(header, n_rg);
+  header += index_rgs;
+  coding::PutUvarint(header, traces.size());
   std::string index(kIndexMagic);
-  index.push_back(static_cast<char>(kVersion));
-  coding::PutUvarint(index, n_rg);
-  index += index_rgs;
-  coding::PutUvarint(index, traces.size());
-  index += ids;
+  index.push_back(static_cast<char>(kIndexVersion));
+  coding::PutFixed32LE(index, static_cast<uint32_t>(header.size() + 4));
+  index += header;
   AppendCrc(&index);
+  index += ids;
 
   // Bloom: m = -n ln p / ln2^2 bits, k = m/n ln 2.
   double n = std::max<double>(1, static_cast<double>(traces.size()));
@@ -246,7 +268,7 @@ Result<blocks::BlockMeta> WriteBlockSorted(io::Env* env, const std::string& bloc
     }
   }
   std::string bloom(kBloomMagic);
-  bloom.push_back(static_cast<char>(kVersion));
+  bloom.push_back(static_cast<char>(kBloomVersion));
   coding::PutUvarint(bloom, k);
   coding::PutUvarint(bloom, m);
   bloom += bits;
@@ -272,17 +294,164 @@ Result<blocks::BlockMeta> WriteBlockSorted(io::Env* env, const std::string& bloc
   return meta;
 }
 
-BlockReader::~BlockReader() = default;
+// ---- IdPageCache ----
+
+struct IdPageCache::Impl {
+  using Key = std::pair<uint64_t, uint64_t>;
+  struct Entry {
+    Key key;
+    std::shared_ptr<const std::string> ids;
+  };
+  uint64_t capacity = 0;
+  mutable std::mutex mu;
+  std::list<Entry> lru;  // most recently used first
+  std::map<Key, std::list<Entry>::iterator> index;
+  uint64_t bytes = 0, hits = 0, misses = 0;
+
+  void Erase(std::map<Key, std::list<Entry>::iterator>::iterator it) {
+    bytes -= it->second->ids->size();
+    lru.erase(it->second);
+    index.erase(it);
+  }
+};
+
+IdPageCache::IdPageCache(uint64_t capacity_bytes) : impl_(std::make_unique<Impl>()) {
+  impl_->capacity = capacity_bytes;
+}
+IdPageCache::~IdPageCache() = default;
+
+std::shared_ptr<const std::string> IdPageCache::Get(uint64_t reader, uint64_t page) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  auto it = impl_->index.find({reader, page});
+  if (it == impl_->index.end()) {
+    ++impl_->misses;
+    return nullptr;
+  }
+  ++impl_->hits;
+  impl_->lru.splice(impl_->lru.begin(), impl_->lru, it->second);
+  return it->second->ids;
+}
+
+void IdPageCache::Put(uint64_t reader, uint64_t page, std::shared_ptr<const std::string> ids) {
+  if (!ids || ids->size() > impl_->capacity) return;
+  std::lock_guard<std::mutex> l(impl_->mu);
+  Impl& m = *impl_;
+  auto it = m.index.find({reader, page});
+  if (it != m.index.end()) m.Erase(it);
+  m.bytes += ids->size();
+  m.lru.push_front({{reader, page}, std::move(ids)});
+  m.index[{reader, page}] = m.lru.begin();
+  while (m.bytes > m.capacity && !m.lru.empty()) m.Erase(m.index.find(m.lru.back().key));
+}
+
+void IdPageCache::Forget(uint64_t reader) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  auto it = impl_->index.lower_bound({reader, 0});
+  while (it != impl_->index.end() && it->first.first == reader) {
+    auto next = std::next(it);
+    impl_->Erase(it);
+    it = next;
+  }
+}
+
+uint64_t IdPageCache::bytes() const {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return impl_->bytes;
+}
+size_t IdPageCache::pages() const {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return impl_->lru.size();
+}
+uint64_t IdPageCache::hits() const {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return impl_->hits;
+}
+uint64_t IdPageCache::misses() const {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return impl_->misses;
+}
+
+// ---- BlockReader ----
+
+BlockReader::~BlockReader() {
+  if (cache_ != nullptr) cache_->Forget(id_);
+}
 
 Result<std::unique_ptr<BlockReader>> BlockReader::Open(std::unique_ptr<BlockFiles> files,
-                                                       blocks::BlockMeta meta) {
+                                                       blocks::BlockMeta meta,
+                                                       IdPageCache* cache) {
+  static std::atomic<uint64_t> next_id{1};
   std::unique_ptr<BlockReader> r(new BlockReader());
-  const std::string name = meta.ulid.ToString();
-  SL_ASSIGN_OR_RETURN(std::string index, files->Read("index"));
-  SL_ASSIGN_OR_RETURN(std::string_view body, CheckCrc(index, kIndexMagic, name + "/index"));
+  r->id_ = next_id++;
+  r->cache_ = cache;
+  const std::string name = meta.ulid.ToString() + "/index";
+  // The index's size from meta.json lets the first read be a ranged one.
+  uint64_t size = 0;
+  for (const blocks::BlockFile& f : meta.files) {
+    if (f.rel_path == "index") size = f.size_bytes;
+  }
+  std::string index;
+  if (size > kIndexProbe) {
+    SL_ASSIGN_OR_RETURN(index, files->ReadRange("index", 0, kIndexProbe));
+  } else {
+    SL_ASSIGN_OR_RETURN(index, files->Read("index"));
+    size = index.size();
+  }
+  if (index.size() < kIndexPrefix || std::string_view(index).substr(0, 4) != kIndexMagic) {
+    return DataLossError(name + ": bad magic or too short");
+  }
+  const uint8_t version = static_cast<uint8_t>(index[4]);
+  if (version == 1) {
+    if (index.size() < size) {
+      SL_ASSIGN_OR_RETURN(index, files->Read("index"));
+    }
+    SL_ASSIGN_OR_RETURN(std::string_view body, CheckCrc(index, kIndexMagic, name, 1));
+    SL_RETURN_IF_ERROR(r->ParseV1(body, kIndexMagic.size() + 1));
+  } else if (version == kIndexVersion) {
+    const uint64_t header_len = coding::LoadFixed32LE(index.data() + 5);
+    const uint64_t need = kIndexPrefix + header_len;
+    if (header_len < 5 || need > size) return DataLossError(name + ": bad header length");
+    if (index.size() < need) {
+      SL_ASSIGN_OR_RETURN(std::string more,
+                          files->ReadRange("index", index.size(), need - index.size()));
+      index += more;
+    }
+    index.resize(need);
+    const uint32_t want = coding::LoadFixed32LE(index.data() + need - 4);
+    if (crc32c::Value(std::string_view(index).substr(0, need - 4)) != want) {
+      return DataLossError(name + ": header checksum mismatch");
+    }
+    SL_RETURN_IF_ERROR(r->ParseV2Header(std::string_view(index).substr(kIndexPrefix, header_len - 4)));
+    r->pages_offset_ = need;
+    if (size != need + r->num_traces_ * 16) {
+      return DataLossError(name + ": size does not match the header");
+    }
+  } else {
+    return DataLossError(name + ": unknown version");
+  }
+
+  SL_ASSIGN_OR_RETURN(std::string bloom, files->Read("bloom"));
+  SL_ASSIGN_OR_RETURN(std::string_view bbody,
+                      CheckCrc(bloom, kBloomMagic, meta.ulid.ToString() + "/bloom", kBloomVersion));
+  coding::Reader b(bbody);
+  r->bloom_k_ = static_cast<uint32_t>(b.Uvarint());
+  uint64_t m = b.Uvarint();
+  if (!b.ok() || m == 0 || m % 8 != 0 || b.remaining() != m / 8 || r->bloom_k_ == 0) {
+    return DataLossError(meta.ulid.ToString() + "/bloom: malformed");
+  }
+  r->bloom_ = std::string(b.rest());
+  r->files_ = std::move(files);
+  r->meta_ = std::move(meta);
+  return r;
+}
+
+// Version 1: the whole index was read and its crc checked; the id table
+// starts after the row-group table. The per-row-group summary (first/last
+// id, page crc) is derived here, so reads go the version-2 way.
+Status BlockReader::ParseV1(std::string_view body, uint64_t body_offset) {
   coding::Reader in(body);
   uint64_t n_rg = in.Uvarint();
-  if (!in.ok() || n_rg > body.size()) return DataLossError(name + "/index: bad row group count");
+  if (!in.ok() || n_rg > body.size()) return DataLossError("trace index: bad row group count");
   uint64_t first = 0;
   for (uint64_t i = 0; i < n_rg; ++i) {
     RowGroup rg;
@@ -295,26 +464,89 @@ Result<std::unique_ptr<BlockReader>> BlockReader::Open(std::unique_ptr<BlockFile
     rg.max_end = in.Uvarint();
     rg.first_trace = first;
     first += rg.num_traces;
-    r->row_groups_.push_back(rg);
+    row_groups_.push_back(rg);
   }
   uint64_t n = in.Uvarint();
   if (!in.ok() || n != first || in.remaining() != n * 16) {
-    return DataLossError(name + "/index: trace id table does not match the row groups");
+    return DataLossError("trace index: trace id table does not match the row groups");
   }
-  r->ids_ = std::string(in.rest());
+  std::string_view ids = in.rest();
+  for (RowGroup& rg : row_groups_) {
+    if (rg.num_traces == 0) return DataLossError("trace index: empty row group");
+    std::string_view page = ids.substr(rg.first_trace * 16, rg.num_traces * 16);
+    std::memcpy(rg.first_id, page.data(), 16);
+    std::memcpy(rg.last_id, page.data() + page.size() - 16, 16);
+    rg.ids_crc = crc32c::Value(page);
+  }
+  num_traces_ = n;
+  pages_offset_ = body_offset + (body.size() - ids.size());
+  return Status::Ok();
+}
 
-  SL_ASSIGN_OR_RETURN(std::string bloom, files->Read("bloom"));
-  SL_ASSIGN_OR_RETURN(std::string_view bbody, CheckCrc(bloom, kBloomMagic, name + "/bloom"));
-  coding::Reader b(bbody);
-  r->bloom_k_ = static_cast<uint32_t>(b.Uvarint());
-  uint64_t m = b.Uvarint();
-  if (!b.ok() || m == 0 || m % 8 != 0 || b.remaining() != m / 8 || r->bloom_k_ == 0) {
-    return DataLossError(name + "/bloom: malformed");
+Status BlockReader::ParseV2Header(std::string_view header) {
+  coding::Reader in(header);
+  uint64_t n_rg = in.Uvarint();
+  if (!in.ok() || n_rg > header.size()) return DataLossError("trace index: bad row group count");
+  row_groups_.reserve(n_rg);
+  uint64_t first = 0;
+  for (uint64_t i = 0; i < n_rg; ++i) {
+    RowGroup rg;
+    rg.offset = in.Uvarint();
+    rg.dict_len = in.Uvarint();
+    rg.data_len = in.Uvarint();
+    rg.num_traces = in.Uvarint();
+    rg.num_spans = in.Uvarint();
+    rg.min_start = in.Uvarint();
+    rg.max_end = in.Uvarint();
+    std::string_view f = in.Bytes(16), l = in.Bytes(16);
+    rg.ids_crc = in.Fixed32LE();
+    if (!in.ok() || rg.num_traces == 0) return DataLossError("trace index: bad row group");
+    std::memcpy(rg.first_id, f.data(), 16);
+    std::memcpy(rg.last_id, l.data(), 16);
+    rg.first_trace = first;
+    first += rg.num_traces;
+    row_groups_.push_back(rg);
   }
-  r->bloom_ = std::string(b.rest());
-  r->files_ = std::move(files);
-  r->meta_ = std::move(meta);
-  return r;
+  uint64_t n = in.Uvarint();
+  if (!in.ok() || n != first || in.remaining() != 0) {
+    return DataLossError("trace index: trace count does not match the row groups");
+  }
+  num_traces_ = n;
+  return Status::Ok();
+}
+
+size_t BlockReader::MemoryBytes() const {
+  return sizeof(*this) + row_groups_.capacity() * sizeof(RowGroup) + bloom_.capacity();
+}
+
+Result<std::shared_ptr<const std::string>> BlockReader::IdPage(size_t i) const {
+  if (cache_ != nullptr) {
+    if (auto hit = cache_->Get(id_, i)) return hit;
+  }
+  const RowGroup& rg = row_groups_[i];
+  SL_ASSIGN_OR_RETURN(std::string page, files_->ReadRange("index", pages_offset_ + rg.first_trace * 16,
+                                                          rg.num_traces * 16));
+  if (crc32c::Value(page) != rg.ids_crc) {
+    return DataLossError(meta_.ulid.ToString() + "/index: id page " + std::to_string(i) +
+                         " checksum mismatch");
+  }
+  auto out = std::make_shared<const std::string>(std::move(page));
+  if (cache_ != nullptr) cache_->Put(id_, i, out);
+  return out;
+}
+
+Result<std::string> BlockReader::ReadSortedIds() const {
+  if (num_traces_ == 0) return std::string();
+  SL_ASSIGN_OR_RETURN(std::string ids, files_->ReadRange("index", pages_offset_, num_traces_ * 16));
+  for (size_t i = 0; i < row_groups_.size(); ++i) {
+    const RowGroup& rg = row_groups_[i];
+    if (crc32c::Value(std::string_view(ids).substr(rg.first_trace * 16, rg.num_traces * 16)) !=
+        rg.ids_crc) {
+      return DataLossError(meta_.ulid.ToString() + "/index: id page " + std::to_string(i) +
+                           " checksum mismatch");
+    }
+  }
+  return ids;
 }
 
 bool BlockReader::MayContain(std::string_view trace_id) const {
@@ -362,22 +594,32 @@ Status BlockReader::ReadTraces(
 
 Result<std::optional<Trace>> BlockReader::Find(std::string_view trace_id) const {
   if (trace_id.size() != 16 || !MayContain(trace_id)) return std::optional<Trace>();
-  // Binary search over the sorted 16-byte ids.
-  size_t lo = 0, hi = ids_.size() / 16;
+  // The row group whose [first, last] id range may hold the id: the first
+  // whose last id is not below it (row groups are in id order).
+  auto it = std::lower_bound(row_groups_.begin(), row_groups_.end(), trace_id,
+                             [](const RowGroup& rg, std::string_view id) {
+                               return std::string_view(rg.last_id, 16) < id;
+                             });
+  if (it == row_groups_.end() || std::string_view(it->first_id, 16) > trace_id) {
+    return std::optional<Trace>();
+  }
+  const RowGroup& rg = *it;
+  SL_ASSIGN_OR_RETURN(std::shared_ptr<const std::string> page,
+                      IdPage(static_cast<size_t>(it - row_groups_.begin())));
+  // Binary search over the page's sorted 16-byte ids.
+  const std::string_view ids(*page);
+  size_t lo = 0, hi = ids.size() / 16;
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
-    if (std::string_view(ids_).substr(mid * 16, 16) < trace_id) {
+    if (ids.substr(mid * 16, 16) < trace_id) {
       lo = mid + 1;
     } else {
       hi = mid;
     }
   }
-  if (lo >= ids_.size() / 16 || std::string_view(ids_).substr(lo * 16, 16) != trace_id) {
+  if (lo >= ids.size() / 16 || ids.substr(lo * 16, 16) != trace_id) {
     return std::optional<Trace>();
   }
-  auto it = std::upper_bound(row_groups_.begin(), row_groups_.end(), lo,
-                             [](uint64_t v, const RowGroup& rg) { return v < rg.first_trace; });
-  const RowGroup& rg = *(it - 1);
   // One ranged read for the row group's dictionary and traces (one request
   // to an object store instead of two).
   SL_ASSIGN_OR_RETURN(std::string both,
@@ -388,11 +630,11 @@ Result<std::optional<Trace>> BlockReader::Find(std::string_view trace_id) const 
   SL_ASSIGN_OR_RETURN(std::string raw,
                       Decompress(Codec::kZstd, bv.substr(rg.dict_len), kMaxSection));
   coding::Reader in(raw);
-  const uint64_t pos_in_rg = lo - rg.first_trace;
+  const uint64_t pos_in_rg = lo;
   for (uint64_t i = 0; i < rg.num_traces; ++i) {
     std::string_view rec = in.LengthPrefixed();
     if (!in.ok() || rec.size() < 16) return DataLossError("trace block: truncated row group");
-    // Records are in id order: the id's position in the sorted index is its
+    // Records are in id order: the id's position in the page is its
     // position in the row group.
     if (i < pos_in_rg) continue;
     if (rec.substr(0, 16) != trace_id) break;

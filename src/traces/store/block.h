@@ -2,17 +2,23 @@
 // (format "traces-v1", specified in docs/formats/traces-block.md).
 //
 //   <ULID>/data       row groups: [zstd string dictionary][zstd traces]
-//   <ULID>/index      per row group: offsets, counts, time range; the sorted
-//                     trace ids (find-by-id by binary search)
+//   <ULID>/index      header (per row group: offsets, counts, time range,
+//                     first/last trace id, checksum of its id page), then
+//                     the sorted trace ids as one page per row group
 //   <ULID>/bloom      bloom filter over the trace ids (1% false positives)
 //   <ULID>/meta.json  blocks::BlockMeta, written last
 //
 // WriteBlock builds a block in a local directory; BlockReader reads one
-// through BlockFiles, either a local directory or an object-store prefix
-// (index and bloom are read once and kept; data is read by range).
+// through BlockFiles, either a local directory or an object-store prefix.
+// Open reads only the index header (a ranged read) and the bloom and keeps
+// them; find-by-id reads the one row group's id page on demand (through an
+// optional IdPageCache) and data is read by range. Version-1 indexes (ids
+// not paged; docs/formats/traces-block.md) are read whole at open, checked,
+// and then served the same way.
 //
 // Thread-safety: BlockReader is immutable after Open; Find and Scan may be
-// called concurrently. BlockFiles implementations must be thread-safe.
+// called concurrently. BlockFiles implementations and IdPageCache are
+// thread-safe.
 #pragma once
 
 #include <functional>
@@ -85,16 +91,49 @@ std::unique_ptr<BlockFiles> LocalBlockFiles(io::Env* env, std::string dir);
 // `prefix` ends with '/': "traces/<tenant>/<ULID>/".
 std::unique_ptr<BlockFiles> ObjectStoreBlockFiles(io::ObjectStore* store, std::string prefix);
 
+// A bounded LRU of trace-id pages (one row group's sorted ids) shared by
+// the BlockReaders of a store. Thread-safe. Capacity 0 caches nothing.
+class IdPageCache {
+ public:
+  explicit IdPageCache(uint64_t capacity_bytes);
+  ~IdPageCache();
+  IdPageCache(const IdPageCache&) = delete;
+  IdPageCache& operator=(const IdPageCache&) = delete;
+
+  // `reader` is BlockReader's unique id (never reused), `page` the row group.
+  std::shared_ptr<const std::string> Get(uint64_t reader, uint64_t page);
+  // Inserts (replacing), then evicts least recently used pages over capacity.
+  // A page larger than the capacity is not kept.
+  void Put(uint64_t reader, uint64_t page, std::shared_ptr<const std::string> ids);
+  // Drops every page of `reader` (its BlockReader is going away).
+  void Forget(uint64_t reader);
+
+  uint64_t bytes() const;
+  size_t pages() const;
+  uint64_t hits() const;
+  uint64_t misses() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 class BlockReader {
  public:
-  // Reads and checks index and bloom. DataLoss when they are corrupt.
+  // Reads and checks the index header and the bloom (a version-1 index is
+  // read and checked whole). DataLoss when they are corrupt. `cache` (may
+  // be null, not owned) must outlive the reader.
   static Result<std::unique_ptr<BlockReader>> Open(std::unique_ptr<BlockFiles> files,
-                                                   blocks::BlockMeta meta);
+                                                   blocks::BlockMeta meta,
+                                                   IdPageCache* cache = nullptr);
   ~BlockReader();
 
   const blocks::BlockMeta& meta() const { return meta_; }
   bool MayContain(std::string_view trace_id) const;
-  // The block's part of the trace, or nullopt.
+  // The block's part of the trace, or nullopt: bloom, then the row group
+  // whose [first, last] id range holds the id, its id page (cache or one
+  // ranged read of the index), binary search, one ranged read of its data.
+  // DataLoss when the id page or the row group is corrupt.
   Result<std::optional<Trace>> Find(std::string_view trace_id) const;
   // Calls fn for every trace of the row groups that may match `params`
   // (time range of the row group; hints against the row group's string
@@ -102,19 +141,29 @@ class BlockReader {
   // fn returns false to stop; then Scan returns OK too.
   Status Scan(const ScanParams& params, const std::function<bool(Trace&&)>& fn,
               bool* stopped = nullptr) const;
-  size_t num_traces() const { return ids_.size() / 16; }
-  // The block's trace ids, 16 bytes each, ascending (kept in memory).
-  std::string_view sorted_ids() const { return ids_; }
+  size_t num_traces() const { return num_traces_; }
+  // The block's trace ids, 16 bytes each, ascending: one ranged read of the
+  // index's id pages (not kept; not cached), every page checked.
+  Result<std::string> ReadSortedIds() const;
+  // Bytes this reader keeps in memory (header, bloom, row-group table).
+  size_t MemoryBytes() const;
+  size_t num_row_groups() const { return row_groups_.size(); }
 
   struct RowGroup {
     uint64_t offset = 0, dict_len = 0, data_len = 0;
     uint64_t num_traces = 0, num_spans = 0;
     uint64_t min_start = 0, max_end = 0;
     uint64_t first_trace = 0;  // index of its first trace in the sorted ids
+    char first_id[16] = {}, last_id[16] = {};
+    uint32_t ids_crc = 0;  // crc32c of its id page
   };
+  const std::vector<RowGroup>& row_groups() const { return row_groups_; }
 
  private:
   BlockReader() = default;
+  Status ParseV1(std::string_view body, uint64_t body_offset);
+  Status ParseV2Header(std::string_view header);
+  Result<std::shared_ptr<const std::string>> IdPage(size_t rg) const;
   Result<std::vector<std::string>> ReadDict(const RowGroup& rg) const;
   static Result<std::vector<std::string>> ParseDict(std::string_view compressed);
   Status ReadTraces(const RowGroup& rg, const std::vector<std::string>& dict,
@@ -123,7 +172,10 @@ class BlockReader {
   std::unique_ptr<BlockFiles> files_;
   blocks::BlockMeta meta_;
   std::vector<RowGroup> row_groups_;
-  std::string ids_;  // sorted, 16 bytes each
+  uint64_t num_traces_ = 0;
+  uint64_t pages_offset_ = 0;  // where the id pages start in the index file
+  uint64_t id_ = 0;            // unique, the cache's key
+  IdPageCache* cache_ = nullptr;
   std::string bloom_;
   uint32_t bloom_k_ = 0;
 };

@@ -1,10 +1,12 @@
 #include "traces/store/sharded_scan.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -13,6 +15,9 @@
 namespace sightline::traces::store {
 
 namespace {
+
+// Threads reading the blocks' ids when a plan is made.
+constexpr size_t kReadThreads = 8;
 
 bool StartsIn(const Trace& t, uint64_t start, uint64_t end) {
   if (start == 0 && end == 0) return true;
@@ -77,7 +82,7 @@ class ShardedScan final : public ShardedTraceSource {
       info.max_time_unix_nano =
           static_cast<uint64_t>(std::max<int64_t>(b->meta().max_time, 0)) * 1'000'000ull;
       auto it = b->meta().stats.find("numBytes");
-      info.bytes = it != b->meta().stats.end() ? it->second : b->sorted_ids().size();
+      info.bytes = it != b->meta().stats.end() ? it->second : b->num_traces() * 16;
       info.traces = b->num_traces();
       shards_.push_back(info);
     }
@@ -88,6 +93,7 @@ class ShardedScan final : public ShardedTraceSource {
 
   Status ScanShards(size_t first, size_t last, const ScanParams& params,
                     const std::function<bool(const Trace&)>& fn) override {
+    SL_RETURN_IF_ERROR(init_);
     last = std::min(last, shards_.size());
     bool stop = false;
     Status err;
@@ -173,11 +179,38 @@ class ShardedScan final : public ShardedTraceSource {
       for (std::string_view id : sorted) head_ids.append(id);
       ids[0] = head_ids;
     }
+    // Blocks keep only their index headers in memory: their id pages are
+    // read here, one ranged read per block, from up to kReadThreads threads
+    // (object-store latency). A failure fails the scan.
+    std::vector<std::string> block_ids(blocks_.size());
+    std::vector<Status> errs(blocks_.size());
+    std::atomic<size_t> next{0};
+    auto read = [&] {
+      for (size_t i = next++; i < blocks_.size(); i = next++) {
+        auto r = blocks_[i]->ReadSortedIds();
+        if (r.ok()) {
+          block_ids[i] = std::move(r).value();
+        } else {
+          errs[i] = r.status();
+        }
+      }
+    };
+    {
+      std::vector<std::thread> threads;
+      const size_t n_threads = std::min<size_t>(kReadThreads - 1, blocks_.size() / 4);
+      for (size_t i = 0; i < n_threads; ++i) threads.emplace_back(read);
+      read();
+      for (auto& t : threads) t.join();
+    }
+    for (const Status& e : errs) {
+      if (!e.ok()) {
+        init_ = e;
+        return;
+      }
+    }
     size_t nonempty = 0;
     for (size_t s = 0; s < shards_.size(); ++s) {
-      if (static_cast<int64_t>(s) != head_shard_) {
-        ids[s] = blocks_[s - (head_shard_ == 0 ? 1 : 0)]->sorted_ids();
-      }
+      if (static_cast<int64_t>(s) != head_shard_) ids[s] = block_ids[s - (head_shard_ == 0 ? 1 : 0)];
       nonempty += !ids[s].empty();
     }
     if (nonempty >= 2) {
@@ -244,6 +277,7 @@ class ShardedScan final : public ShardedTraceSource {
   }
 
   uint64_t start_, end_;
+  Status init_;  // a block's ids could not be read
   std::vector<Trace> head_;
   std::vector<std::shared_ptr<BlockReader>> blocks_;
   int64_t head_shard_ = -1;  // 0 when there is a head shard

@@ -29,6 +29,8 @@ namespace {
 constexpr uint8_t kRecordTraces = 1;
 // Threads that open object-store blocks at once (RefreshRemote).
 constexpr size_t kOpenThreads = 8;
+// Threads of one find-by-id over the blocks whose bloom may hold the id.
+constexpr size_t kFindThreads = 8;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -107,8 +109,9 @@ struct Metrics {
 
 class TraceStore::Tenant {
  public:
-  Tenant(const StoreOptions& o, io::Env* env, Metrics* m, std::string name, std::string dir)
-      : o_(o), env_(env), m_(m), name_(std::move(name)), dir_(std::move(dir)) {}
+  Tenant(const StoreOptions& o, io::Env* env, Metrics* m, IdPageCache* id_cache, std::string name,
+         std::string dir)
+      : o_(o), env_(env), m_(m), id_cache_(id_cache), name_(std::move(name)), dir_(std::move(dir)) {}
 
   ~Tenant() { (void)Close(); }
 
@@ -155,7 +158,7 @@ class TraceStore::Tenant {
       if (!text.ok()) continue;
       auto meta = blocks::BlockMeta::Parse(*text);
       if (!meta.ok()) continue;
-      auto reader = BlockReader::Open(LocalBlockFiles(env_, bdir), *meta);
+      auto reader = BlockReader::Open(LocalBlockFiles(env_, bdir), *meta, id_cache_);
       if (!reader.ok()) {
         log::Error("cannot open a local trace block",
                    {{"block", bdir}, {"err", reader.status().ToString()}});
@@ -352,7 +355,7 @@ class TraceStore::Tenant {
     std::shared_ptr<BlockReader> reader;
     if (meta.ok()) {
       auto r = BlockReader::Open(LocalBlockFiles(env_, dir_ + "/blocks/" + meta->ulid.ToString()),
-                                 *meta);
+                                 *meta, id_cache_);
       if (r.ok()) {
         reader = std::shared_ptr<BlockReader>(std::move(r).value());
       } else {
@@ -415,7 +418,7 @@ class TraceStore::Tenant {
     for (auto& [ulid, r] : expired) {
       auto remote = BlockReader::Open(
           ObjectStoreBlockFiles(o_.store, blocks::BlockPrefix(blocks::TenantPrefix("traces", name_), ulid)),
-          r->meta());
+          r->meta(), id_cache_);
       if (!remote.ok()) continue;
       {
         std::unique_lock<std::shared_mutex> bl(blocks_mu_);
@@ -448,16 +451,16 @@ class TraceStore::Tenant {
         if (!local_.count(ulid) && !remote_.count(ulid)) to_open.push_back(m);
       }
     }
-    // Opening reads each block's index and bloom: two requests per block,
-    // so a cold start over 14 days of 5-minute blocks (4032) is thousands of
-    // requests. They go out from a few threads at once.
+    // Opening reads each block's index header (a ranged read) and bloom: two
+    // requests per block, so a cold start over 14 days of 5-minute blocks
+    // (4032) is thousands of requests. They go out from a few threads at once.
     std::vector<std::shared_ptr<BlockReader>> readers(to_open.size());
     std::atomic<size_t> next{0};
     auto work = [&] {
       for (size_t i = next++; i < to_open.size(); i = next++) {
         const auto& m = to_open[i];
         auto r = BlockReader::Open(
-            ObjectStoreBlockFiles(o_.store, blocks::BlockPrefix(prefix, m.ulid)), m);
+            ObjectStoreBlockFiles(o_.store, blocks::BlockPrefix(prefix, m.ulid)), m, id_cache_);
         if (!r.ok()) {
           log::Warn("cannot open a trace block in the object store",
                     {{"tenant", name_}, {"block", m.ulid.ToString()}, {"err", r.status().ToString()}});
@@ -532,10 +535,39 @@ class TraceStore::Tenant {
           found = true;
         },
         &id);
-    for (const auto& b : Blocks(start, end)) {
-      SL_ASSIGN_OR_RETURN(auto part, b->Find(id));
-      if (part) {
-        MergeTrace(std::move(*part), &out);
+    // Blocks whose bloom may hold the id (in memory); each then reads an id
+    // page (and on a hit its row group), so with several candidates (1% of
+    // the blocks are bloom false positives) the reads go out from a few
+    // threads: object-store latency is paid about once, not per block.
+    std::vector<std::shared_ptr<BlockReader>> cand;
+    for (auto& b : Blocks(start, end)) {
+      if (b->MayContain(id)) cand.push_back(std::move(b));
+    }
+    std::vector<std::optional<Trace>> parts(cand.size());
+    std::vector<Status> errs(cand.size());
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t i = next++; i < cand.size(); i = next++) {
+        auto r = cand[i]->Find(id);
+        if (r.ok()) {
+          parts[i] = std::move(r).value();
+        } else {
+          errs[i] = r.status();
+        }
+      }
+    };
+    std::vector<std::thread> threads;
+    if (cand.size() >= 4) {
+      for (size_t i = 0; i < std::min<size_t>(kFindThreads - 1, cand.size() / 2); ++i) {
+        threads.emplace_back(work);
+      }
+    }
+    work();
+    for (auto& t : threads) t.join();
+    for (size_t i = 0; i < cand.size(); ++i) {
+      SL_RETURN_IF_ERROR(errs[i]);
+      if (parts[i]) {
+        MergeTrace(std::move(*parts[i]), &out);
         found = true;
       }
     }
@@ -577,6 +609,12 @@ class TraceStore::Tenant {
     std::shared_lock<std::shared_mutex> bl(blocks_mu_);
     s.local_blocks = local_.size();
     for (const auto& [u, r] : remote_) s.remote_blocks += !local_.count(u);
+    for (const auto* blocks : {&local_, &remote_}) {
+      for (const auto& [u, r] : *blocks) {
+        s.block_memory_bytes += r->MemoryBytes();
+        s.block_traces += r->num_traces();
+      }
+    }
     if (shipper_) s.uploaded_blocks = shipper_->Uploaded().size();
     return s;
   }
@@ -596,6 +634,7 @@ class TraceStore::Tenant {
   const StoreOptions& o_;
   io::Env* env_;
   Metrics* m_;
+  IdPageCache* id_cache_;  // shared by the store's block readers
   std::string name_, dir_;
   std::unique_ptr<wal::Wal> wal_;
   std::unique_ptr<blocks::Shipper> shipper_;
@@ -622,6 +661,9 @@ struct TraceStore::Impl {
   io::Env* env;
   std::string root;
   std::unique_ptr<Metrics> metrics;
+  // Trace-id pages of the blocks (read on demand by find-by-id); declared
+  // before the tenants, so it outlives their block readers.
+  std::unique_ptr<IdPageCache> id_cache;
 
   mutable std::shared_mutex mu;
   std::map<std::string, std::unique_ptr<Tenant>, std::less<>> tenants;
@@ -655,13 +697,14 @@ Result<std::unique_ptr<TraceStore>> TraceStore::Open(StoreOptions options) {
   impl->root = impl->o.data_dir + "/traces";
   impl->metrics = std::make_unique<Metrics>(impl->o.registry ? *impl->o.registry
                                                              : telemetry::Registry::Default());
+  impl->id_cache = std::make_unique<IdPageCache>(impl->o.id_page_cache_bytes);
   SL_RETURN_IF_ERROR(impl->env->CreateDirs(impl->root));
   std::unique_ptr<TraceStore> store(new TraceStore(std::move(impl)));
   Impl& m = *store->impl_;
   SL_ASSIGN_OR_RETURN(auto children, m.env->GetChildren(m.root));
   for (const std::string& c : children) {
     if (!net::ValidateTenantId(c).ok()) continue;
-    auto t = std::make_unique<Tenant>(m.o, m.env, m.metrics.get(), c, m.root + "/" + c);
+    auto t = std::make_unique<Tenant>(m.o, m.env, m.metrics.get(), m.id_cache.get(), c, m.root + "/" + c);
     SL_RETURN_IF_ERROR(t->Open());
     m.tenants[c] = std::move(t);
   }
@@ -717,7 +760,7 @@ Result<TraceStore::Tenant*> TraceStore::TenantFor(std::string_view tenant) {
       if (it != m.tenants.end()) t = it->second.get();
     }
     if (t == nullptr) {
-      auto nt = std::make_unique<Tenant>(m.o, m.env, m.metrics.get(), std::string(tenant),
+      auto nt = std::make_unique<Tenant>(m.o, m.env, m.metrics.get(), m.id_cache.get(), std::string(tenant),
                                          m.root + "/" + std::string(tenant));
       SL_RETURN_IF_ERROR(nt->Open());
       std::unique_lock<std::shared_mutex> l(m.mu);

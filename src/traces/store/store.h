@@ -26,8 +26,9 @@
 // between a block write and the WAL cleanup (the same spans then in the
 // replayed head and in a block) changes nothing for readers.
 //
-// Read path: FindTraceById (head + blocks whose bloom filter and sorted id
-// index contain the id, pruned by the optional time range) and Scan (the
+// Read path: FindTraceById (head + blocks whose bloom filter and id page
+// (read on demand, LRU-cached) contain the id, pruned by the optional time
+// range) and Scan (the
 // TraceSource contract of traces/traceql/storage.h: row groups pruned by
 // time and by the hints against their string dictionaries).
 //
@@ -83,6 +84,9 @@ struct StoreOptions {
   std::chrono::milliseconds ship_min_backoff{std::chrono::seconds(1)};
   std::chrono::milliseconds ship_max_backoff{std::chrono::minutes(5)};
   BlockWriteOptions block;
+  // Bytes of blocks' trace-id pages kept in an LRU between find-by-id
+  // lookups (blocks keep only their index header and bloom in memory).
+  uint64_t id_page_cache_bytes = 32ull << 20;
   telemetry::Registry* registry = nullptr;  // nullptr: Registry::Default()
 };
 
@@ -92,6 +96,10 @@ struct TenantStats {
   uint64_t local_blocks = 0;
   uint64_t remote_blocks = 0;  // known in the object store and not local
   uint64_t uploaded_blocks = 0;
+  // Memory the open blocks hold (index headers, blooms; BlockReader::
+  // MemoryBytes) and the trace ids they cover (not held: read on demand).
+  uint64_t block_memory_bytes = 0;
+  uint64_t block_traces = 0;
 };
 
 class TraceStore final : public ingest::TraceSink {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -121,6 +122,11 @@ std::string HexString(std::string_view bytes) {
     s[2 * k + 1] = kDigits[b & 15];
   }
   return s;
+}
+
+// A trace id as Tempo writes it in results: hex without leading zeros.
+std::string TempoTraceId(std::string_view bytes) {
+  return std::string(TrimHexZeros(HexString(bytes)));
 }
 
 size_t ApproxBytes(const std::vector<KeyValue>& kvs) {
@@ -252,6 +258,9 @@ struct CancelPoll {
 
 void AddAttribute(std::vector<KeyValue>* out, std::string key, const Static& v) {
   if (v.is_nil()) return;
+  // Event/link fields: Tempo keeps one value per span (the first event or
+  // link that has it), not a list.
+  if (v.type == ValueType::kMulti) return AddAttribute(out, std::move(key), v.multi->front());
   for (const KeyValue& kv : *out) {
     if (kv.key == key) return;
   }
@@ -262,7 +271,7 @@ TraceSearchResult RenderTrace(TraceEval& ev, const Query& q, std::vector<Spanset
                               uint32_t spss) {
   const Trace& t = ev.trace();
   TraceSearchResult r;
-  r.trace_id = HexString(t.trace_id);
+  r.trace_id = TempoTraceId(t.trace_id);
   if (ev.root() >= 0) {
     std::string_view svc = ev.RootServiceName();
     r.root_service_name = svc.data() ? std::string(svc) : "";
@@ -511,16 +520,20 @@ std::string PromLabels(const std::vector<KeyValue>& labels) {
   std::vector<std::pair<std::string, std::string>> kv;
   for (const KeyValue& l : labels) {
     std::string v;
-    if (const auto* s = std::get_if<std::string>(&l.value.v))
-      v = *s;
-    else if (const auto* i = std::get_if<int64_t>(&l.value.v))
-      v = std::to_string(*i);
-    else if (const auto* d = std::get_if<double>(&l.value.v))
+    // Tempo's Labels.String(): ints as int(N) (to tell them from strings),
+    // floats with a ".0" when integral, "" as <empty>, nil as <nil>.
+    if (const auto* s = std::get_if<std::string>(&l.value.v)) {
+      v = s->empty() ? "<empty>" : *s == "nil" ? "<nil>" : *s;
+    } else if (const auto* i = std::get_if<int64_t>(&l.value.v)) {
+      v = "int(" + std::to_string(*i) + ")";
+    } else if (const auto* d = std::get_if<double>(&l.value.v)) {
       v = StaticToString(Static::Float(*d), false);
-    else if (const auto* b = std::get_if<bool>(&l.value.v))
+      if (v.find_first_of("e.") == std::string::npos && std::isfinite(*d)) v += ".0";
+    } else if (const auto* b = std::get_if<bool>(&l.value.v)) {
       v = *b ? "true" : "false";
-    else if (std::holds_alternative<std::monostate>(l.value.v))
+    } else if (std::holds_alternative<std::monostate>(l.value.v)) {
       v = "<nil>";  // as Tempo prints a nil label
+    }
     kv.emplace_back(l.key, v);
   }
   std::sort(kv.begin(), kv.end());
@@ -624,7 +637,8 @@ struct MetricsPlan {
 // {__meta_type="baseline_total"|"selection_total", <attr>=nil} with all
 // spans that had the attribute. Every step has a sample (0 when empty).
 Result<std::vector<MetricsSeries>> RunCompare(TraceSource& source, const Query& q,
-                                              const MetricsPlan& plan, SearchMetrics* metrics) {
+                                              const MetricsPlan& plan, uint32_t max_exemplars,
+                                              SearchMetrics* metrics) {
   const MetricsAggregate& m = *q.metrics;
   struct ValueCounts {
     AttributeValue value;
@@ -633,11 +647,21 @@ Result<std::vector<MetricsSeries>> RunCompare(TraceSource& source, const Query& 
   // [side][attribute][value key]; side 0 baseline, 1 selection.
   std::map<std::string, std::map<std::string, ValueCounts>> values[2];
   std::map<std::string, std::vector<double>> totals[2];
+  // Exemplars per side (Tempo's: every attribute of the span as a label,
+  // value NaN), attached at the end to that side's `_total` series of each
+  // attribute the span has.
+  struct CompareExemplar {
+    Exemplar ex;
+    std::vector<std::string> attrs;
+  };
+  std::vector<CompareExemplar> exemplars[2];
   ScanParams params;
   params.start_unix_nano = plan.start;
   params.end_unix_nano = plan.end;
   params.hints = DeriveScanHints(q);
   size_t attrs_seen = 0;
+  const uint8_t compare_binding =
+      m.compare_filter ? TraceEval::FilterBinding(*m.compare_filter) : 0;
   Status limit_err;
   Status st = source.Scan(params, [&](const Trace& t) {
     ++metrics->inspected_traces;
@@ -665,11 +689,18 @@ Result<std::vector<MetricsSeries>> RunCompare(TraceSource& source, const Query& 
         if (!m.compare_filter) {
           selected = true;
         } else {
-          Static v = ev.EvalField(*m.compare_filter, s);
-          selected = v.type == ValueType::kBool && v.b;
+          selected = ev.EvalFilter(*m.compare_filter, s, compare_binding);
         }
       }
       const int side = selected ? 1 : 0;
+      CompareExemplar* ce = nullptr;
+      if (exemplars[side].size() < max_exemplars) {
+        ce = &exemplars[side].emplace_back();
+        ce->ex.labels.push_back({"trace:id", AttributeValue{TempoTraceId(t.trace_id)}});
+        ce->ex.labels.push_back({"span:id", AttributeValue{HexString(sp.span_id)}});
+        ce->ex.value = std::numeric_limits<double>::quiet_NaN();
+        ce->ex.timestamp_ms = static_cast<int64_t>(sp.start_unix_nano / 1'000'000);
+      }
       auto add = [&](const std::string& attr, const AttributeValue& v) {
         std::string key;
         if (const auto* str = std::get_if<std::string>(&v.v)) {
@@ -693,6 +724,10 @@ Result<std::vector<MetricsSeries>> RunCompare(TraceSource& source, const Query& 
           it = per_attr.emplace(key, ValueCounts{v, std::vector<double>(plan.nsteps)}).first;
         }
         it->second.counts[idx] += 1;
+        if (ce) {
+          ce->ex.labels.push_back({attr, v});
+          ce->attrs.push_back(attr);
+        }
         auto& tot = totals[side][attr];
         if (tot.empty()) tot.resize(plan.nsteps);
         tot[idx] += 1;
@@ -708,6 +743,22 @@ Result<std::vector<MetricsSeries>> RunCompare(TraceSource& source, const Query& 
                         sp.status_code == 2 ? kStatusError
                                             : sp.status_code == 1 ? kStatusOk : kStatusUnset))});
       add("kind", AttributeValue{std::string(KindName(sp.kind))});
+      // The other intrinsics Tempo's select-all brings back (span start,
+      // span:id, trace:id and durations are never grouped).
+      add("statusMessage", AttributeValue{sp.status_message});
+      // Tempo reads a root's empty parent id as 16 zeros.
+      add("span:parentID", AttributeValue{sp.parent_span_id.empty()
+                                              ? std::string(16, '0')
+                                              : HexString(sp.parent_span_id)});
+      add("rootName",
+          AttributeValue{ev.root() < 0 ? std::string() : t.spans[ev.root()].name});
+      add("rootServiceName", AttributeValue{std::string(ev.RootServiceName())});
+      if (sp.scope_index < t.scopes.size()) {
+        const auto& scope = t.scopes[sp.scope_index];
+        add("instrumentation:name", AttributeValue{scope.name});
+        add("instrumentation:version", AttributeValue{scope.version});
+        for (const KeyValue& kv : scope.attributes) add("instrumentation." + kv.key, kv.value);
+      }
       if (!limit_err.ok()) return false;
     }
     return true;
@@ -748,6 +799,11 @@ Result<std::vector<MetricsSeries>> RunCompare(TraceSource& source, const Query& 
     for (auto& [attr, counts] : totals[side]) {
       emit({{"__meta_type", AttributeValue{std::string(kTotal[side])}}, {attr, AttributeValue{}}},
            counts);
+      for (const CompareExemplar& ce : exemplars[side]) {
+        if (std::find(ce.attrs.begin(), ce.attrs.end(), attr) != ce.attrs.end()) {
+          out.back().exemplars.push_back(ce.ex);
+        }
+      }
     }
   }
   return out;
@@ -773,8 +829,18 @@ Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const 
                                               const MetricsRequest& req, const MetricsPlan& plan,
                                               SearchMetrics* metrics, uint64_t target_bytes_per_job,
                                               const MetricsJobFn& on_job,
-                                              const std::function<bool()>& cancelled) {
+                                              const std::function<bool()>& cancelled,
+                                              bool* partial) {
   const MetricsAggregate& m = *q.metrics;
+  // max_series reached: the scan stops and the answer is cut (Tempo's
+  // combiner quits and truncates the same way).
+  bool max_series_reached = false;
+  auto cut_to_max_series = [&](std::vector<MetricsSeries>& out) {
+    if (req.max_series && out.size() > req.max_series) {
+      out.resize(req.max_series);
+      max_series_reached = true;
+    }
+  };
   const auto jobs = PlanJobs(source.shards(), target_bytes_per_job);
   metrics->total_jobs = static_cast<uint32_t>(std::max<size_t>(jobs.size(), 1));
   metrics->completed_jobs = 0;
@@ -785,8 +851,10 @@ Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const 
   }
   if (m.fn == MetricsFn::kCompare) {
     AllShards all(source);
-    auto r = RunCompare(all, q, plan, metrics);
+    auto r = RunCompare(all, q, plan, req.exemplars, metrics);
     metrics->completed_jobs = metrics->total_jobs;
+    if (r.ok()) cut_to_max_series(*r);
+    *partial = max_series_reached;
     return r;
   }
   std::unordered_map<std::string, SeriesAcc> series;
@@ -840,7 +908,11 @@ Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const 
       }
       auto it = series.find(key);
       if (it == series.end()) {
-        if (series.size() >= kMaxMetricsSeries) {
+        if (req.max_series && series.size() >= req.max_series) {
+          max_series_reached = true;
+          return false;
+        }
+        if (!req.max_series && series.size() >= kMaxMetricsSeries) {
           limit_err = ResourceExhaustedError("metrics query exceeds the limit of " +
                                              std::to_string(kMaxMetricsSeries) + " series");
           return false;
@@ -848,6 +920,11 @@ Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const 
         SeriesAcc acc;
         for (auto& [name, v] : labels) {
           if (!v.is_nil()) acc.labels.push_back({name, StaticToAttribute(v)});
+        }
+        // Tempo skips nil by() values, but keeps the first one as nil when
+        // all are (so `by(span.missing)` is {span.missing=<nil>}).
+        if (acc.labels.empty() && !labels.empty()) {
+          acc.labels.push_back({labels[0].first, AttributeValue{}});
         }
         acc.steps.resize(plan.nsteps);
         it = series.emplace(std::move(key), std::move(acc)).first;
@@ -870,7 +947,7 @@ Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const 
       }
       if (req.exemplars && acc.exemplars.size() < req.exemplars) {
         Exemplar ex;
-        ex.labels.push_back({"trace:id", AttributeValue{HexString(t.trace_id)}});
+        ex.labels.push_back({"trace:id", AttributeValue{TempoTraceId(t.trace_id)}});
         ex.labels.push_back({"span:id", AttributeValue{HexString(sp.span_id)}});
         ex.value = m.attr ? value
                           : static_cast<double>(sp.end_unix_nano > sp.start_unix_nano
@@ -917,7 +994,13 @@ Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const 
               acc.labels,
               [&](size_t k, double* v) {
                 const StepAcc& sa = acc.steps[k];
-                if (!sa.has) return false;
+                if (!sa.has) {
+                  // Tempo's counters start at 0 in every step of a series
+                  // (and 0 is returned); the *_over_time values start as
+                  // NaN, which is left out.
+                  *v = 0;
+                  return m.fn == MetricsFn::kRate || m.fn == MetricsFn::kCountOverTime;
+                }
                 switch (m.fn) {
                   case MetricsFn::kRate:
                     *v = step_seconds > 0 ? sa.count / step_seconds : 0;
@@ -950,8 +1033,7 @@ Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const 
                 labels,
                 [&](size_t k, double* v) {
                   const auto& b = acc.steps[k].qbuckets;
-                  if (b.empty()) return false;
-                  *v = Log2Quantile(qv, b);
+                  *v = b.empty() ? 0 : Log2Quantile(qv, b);  // Tempo: 0 when empty
                   return true;
                 },
                 acc.exemplars);
@@ -966,8 +1048,7 @@ Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const 
             emit(
                 labels,
                 [&](size_t k, double* v) {
-                  if (counts[k] == 0) return false;
-                  *v = counts[k];
+                  *v = counts[k];  // 0 in steps without spans, as Tempo
                   return true;
                 },
                 acc.exemplars);
@@ -1037,6 +1118,7 @@ Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const 
     std::sort(out.begin(), out.end(), [](const MetricsSeries& a, const MetricsSeries& b) {
       return a.prom_labels < b.prom_labels;
     });
+    cut_to_max_series(out);
     return out;
   };
 
@@ -1045,15 +1127,19 @@ Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const 
     if (poll.cancelled) return CancelledError("metrics query cancelled");
     SL_RETURN_IF_ERROR(limit_err);
     metrics->completed_jobs = static_cast<uint32_t>(k + 1);
+    if (max_series_reached) break;  // the jobs left are skipped (count as done)
     if (on_job && k + 1 < jobs.size()) {
       MetricsProgress p;
       p.series = finalize();
       p.metrics = *metrics;
+      p.partial = max_series_reached;
       if (!on_job(p)) return CancelledError("metrics query cancelled");
     }
   }
   metrics->completed_jobs = metrics->total_jobs;
-  return finalize();
+  std::vector<MetricsSeries> out = finalize();
+  *partial = max_series_reached;
+  return out;
 }
 
 // `with(exemplars=true|false)` (Tempo's hint) turns exemplars on (the
@@ -1083,12 +1169,7 @@ Result<std::unique_ptr<Query>> ParseMetricsQuery(const MetricsRequest& req) {
 Result<MetricsPlan> RangePlan(const MetricsRequest& req) {
   MetricsPlan plan;
   plan.step = req.step_nano;
-  if (plan.step == 0) {
-    // Tempo's default: about 240 points over the range, at least 1s... but
-    // never more than the range itself.
-    plan.step =
-        std::max<uint64_t>((req.end_unix_nano - req.start_unix_nano) / 240, 1'000'000'000ULL);
-  }
+  if (plan.step == 0) plan.step = DefaultQueryRangeStep(req.start_unix_nano, req.end_unix_nano);
   plan.start = req.start_unix_nano - req.start_unix_nano % plan.step;
   plan.end = req.end_unix_nano;
   uint64_t nsteps = (plan.end - plan.start + plan.step - 1) / plan.step;
@@ -1101,6 +1182,21 @@ Result<MetricsPlan> RangePlan(const MetricsRequest& req) {
 }
 
 }  // namespace
+
+uint64_t DefaultQueryRangeStep(uint64_t start_unix_nano, uint64_t end_unix_nano) {
+  constexpr uint64_t kSecond = 1'000'000'000ull;
+  const uint64_t baseline =
+      end_unix_nano > start_unix_nano ? (end_unix_nano - start_unix_nano) / 240 : 0;
+  uint64_t step = baseline / (5 * kSecond) * (5 * kSecond);
+  if (step < 5 * kSecond) step = baseline / kSecond * kSecond;
+  return std::max(step, kSecond);
+}
+
+std::string MaxSeriesMessage(uint32_t max_series) {
+  return "Response exceeds maximum series limit of " + std::to_string(max_series) +
+         ", a partial response is returned. Warning: the accuracy of each individual value is "
+         "not guaranteed.";
+}
 
 Result<std::pair<uint64_t, uint64_t>> MetricsScanRange(const MetricsRequest& req) {
   SL_RETURN_IF_ERROR(ParseMetricsQuery(req).status());
@@ -1122,29 +1218,68 @@ Result<MetricsResponse> MetricsQueryRangeJobs(ShardedTraceSource& source, const 
   MetricsResponse resp;
   SL_ASSIGN_OR_RETURN(resp.series,
                       RunMetrics(source, *q, WithExemplarsHint(*q, req), plan, &resp.metrics,
-                                 options.target_bytes_per_job, on_job, cancelled));
+                                 options.target_bytes_per_job, on_job, cancelled, &resp.partial));
+  if (resp.partial) resp.message = MaxSeriesMessage(req.max_series);
   return resp;
 }
 
+namespace {
+
+std::vector<InstantSeries> ToInstant(std::vector<MetricsSeries> series) {
+  std::vector<InstantSeries> out;
+  for (MetricsSeries& s : series) {
+    if (s.samples.empty()) continue;
+    InstantSeries is;
+    is.labels = std::move(s.labels);
+    is.prom_labels = std::move(s.prom_labels);
+    is.value = s.samples.front().value;  // one step: Tempo takes the first
+    out.push_back(std::move(is));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::pair<uint64_t, uint64_t>> MetricsInstantScanRange(const MetricsRequest& req) {
+  SL_RETURN_IF_ERROR(ParseMetricsQuery(req).status());
+  return std::make_pair(req.start_unix_nano, req.end_unix_nano);
+}
+
 Result<InstantResponse> MetricsQueryInstant(TraceSource& source, const MetricsRequest& req) {
+  SingleShardSource one(source);
+  return MetricsQueryInstantJobs(one, req, SearchJobOptions{});
+}
+
+Result<InstantResponse> MetricsQueryInstantJobs(
+    ShardedTraceSource& source, const MetricsRequest& req, const SearchJobOptions& options,
+    const std::function<bool(InstantProgress&)>& on_job, const std::function<bool()>& cancelled) {
   SL_ASSIGN_OR_RETURN(std::unique_ptr<Query> q, ParseMetricsQuery(req));
+  // One step over the whole [start, end); instant queries carry no
+  // exemplars (Tempo drops them too).
   MetricsPlan plan;
   plan.start = req.start_unix_nano;
   plan.end = req.end_unix_nano;
   plan.step = req.end_unix_nano - req.start_unix_nano;
   plan.nsteps = 1;
   plan.instant = true;
-  InstantResponse resp;
-  SingleShardSource one(source);
-  SL_ASSIGN_OR_RETURN(std::vector<MetricsSeries> series,
-                      RunMetrics(one, *q, req, plan, &resp.metrics, 1, nullptr, nullptr));
-  for (MetricsSeries& s : series) {
-    InstantSeries is;
-    is.labels = std::move(s.labels);
-    is.prom_labels = std::move(s.prom_labels);
-    is.value = s.samples.empty() ? 0 : s.samples.back().value;
-    resp.series.push_back(std::move(is));
+  MetricsRequest r = req;
+  r.exemplars = 0;
+  MetricsJobFn range_progress;
+  if (on_job) {
+    range_progress = [&](MetricsProgress& p) {
+      InstantProgress ip;
+      ip.series = ToInstant(std::move(p.series));
+      ip.metrics = p.metrics;
+      ip.partial = p.partial;
+      return on_job(ip);
+    };
   }
+  InstantResponse resp;
+  SL_ASSIGN_OR_RETURN(std::vector<MetricsSeries> series,
+                      RunMetrics(source, *q, r, plan, &resp.metrics, options.target_bytes_per_job,
+                                 range_progress, cancelled, &resp.partial));
+  resp.series = ToInstant(std::move(series));
+  if (resp.partial) resp.message = MaxSeriesMessage(req.max_series);
   return resp;
 }
 

@@ -22,8 +22,9 @@
 //                      line 1, col 5: ..."), the API returns it with 400.
 //                      Also bad request parameters (end before start, zero
 //                      step).
-//   ResourceExhausted  a metrics query would produce more than
-//                      kMaxMetricsSeries series or samples.
+//   ResourceExhausted  a metrics query without max_series would produce
+//                      more than kMaxMetricsSeries series (with max_series
+//                      the answer is truncated and marked partial instead).
 //   others             passed through from TraceSource::Scan.
 //
 // Thread-safety: all functions are reentrant; a parsed Query is immutable
@@ -186,11 +187,19 @@ struct MetricsRequest {
   std::string query;  // a metrics query: `{...} | rate() by (...)`
   uint64_t start_unix_nano = 0;
   uint64_t end_unix_nano = 0;
-  // Range queries: 0 picks a default of range/240, at least 1 s.
+  // Range queries: 0 picks DefaultQueryRangeStep(start, end).
   uint64_t step_nano = 0;
   // Exemplars per series to attach (0: none).
   uint32_t exemplars = 0;
+  // Tempo's max_series: at most this many series are returned. When the
+  // query finds more, the scan stops, the series (sorted by prom_labels)
+  // are cut to this many and the answer is marked partial with Tempo's
+  // message. 0: no such limit (kMaxMetricsSeries still guards memory).
+  uint32_t max_series = 0;
 };
+
+// Tempo's message for an answer cut at max_series.
+std::string MaxSeriesMessage(uint32_t max_series);
 
 struct Sample {
   int64_t timestamp_ms = 0;
@@ -216,6 +225,9 @@ struct MetricsSeries {
 struct MetricsResponse {
   std::vector<MetricsSeries> series;
   SearchMetrics metrics;
+  // Tempo's status PARTIAL and its message: max_series was reached.
+  bool partial = false;
+  std::string message;
 };
 
 // Evaluates at start, start+step, ... < end (Tempo aligns start down to step).
@@ -229,6 +241,7 @@ Result<MetricsResponse> MetricsQueryRange(TraceSource& source, const MetricsRequ
 struct MetricsProgress {
   std::vector<MetricsSeries> series;  // sorted by prom_labels
   SearchMetrics metrics;
+  bool partial = false;  // max_series reached (message: MaxSeriesMessage)
 };
 Result<MetricsResponse> MetricsQueryRangeJobs(
     ShardedTraceSource& source, const MetricsRequest& req, const SearchJobOptions& options,
@@ -247,12 +260,40 @@ struct InstantSeries {
 };
 
 struct InstantResponse {
-  std::vector<InstantSeries> series;
+  std::vector<InstantSeries> series;  // sorted by prom_labels
   SearchMetrics metrics;
+  bool partial = false;  // as MetricsResponse
+  std::string message;
 };
 
-// One value per series over the whole [start, end) (step ignored).
+// One value per series over the whole [start, end) (step and exemplars
+// ignored): Tempo >= 2.7 runs an instant query as a range query with one
+// step of end - start. Here the window is exactly [start, end) (not aligned
+// to the step).
 Result<InstantResponse> MetricsQueryInstant(TraceSource& source, const MetricsRequest& req);
+
+// The same as jobs, as MetricsQueryRangeJobs: after each job but the last,
+// `on_job` gets every series computed so far (a snapshot; value = the
+// series' value over the jobs done) and the cumulative metrics. The final
+// answer equals MetricsQueryInstant's over the same data. Cancellation as
+// SearchJobs (Cancelled).
+struct InstantProgress {
+  std::vector<InstantSeries> series;  // sorted by prom_labels
+  SearchMetrics metrics;
+  bool partial = false;
+};
+Result<InstantResponse> MetricsQueryInstantJobs(
+    ShardedTraceSource& source, const MetricsRequest& req, const SearchJobOptions& options,
+    const std::function<bool(InstantProgress&)>& on_job = nullptr,
+    const std::function<bool()>& cancelled = nullptr);
+
+// The span start times an instant query reads ([start, end)); validates the
+// request as MetricsQueryInstant does.
+Result<std::pair<uint64_t, uint64_t>> MetricsInstantScanRange(const MetricsRequest& req);
+
+// Tempo's default step for a range query that leaves it out: range / 240,
+// rounded down to a multiple of 5 s (of 1 s below 5 s), at least 1 s.
+uint64_t DefaultQueryRangeStep(uint64_t start_unix_nano, uint64_t end_unix_nano);
 
 // ----------------------------------------------------------------- Tags
 

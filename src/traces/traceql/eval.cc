@@ -6,6 +6,7 @@
 #include <climits>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 namespace sightline::traces::traceql {
 namespace {
@@ -269,7 +270,9 @@ void TraceEval::EnsureNestedSets() {
   int32_t counter = 0;
   std::vector<std::pair<int32_t, size_t>> stack;
   for (size_t k = 0; k < n; ++k) {
-    if (parent_[k] >= 0) continue;
+    // Tempo numbers the trees under root spans only; spans cut off from a
+    // root keep 0 (and a trace without a root has no numbers at all).
+    if (!trace_.spans[k].parent_span_id.empty()) continue;
     stack.push_back({static_cast<int32_t>(k), 0});
     nested_left_[k] = ++counter;
     while (!stack.empty()) {
@@ -326,6 +329,10 @@ Static TraceEval::Attribute(Scope scope, std::string_view name, uint32_t span) {
       if (s.scope_index >= trace_.scopes.size()) return Static::Nil();
       return FromAttribute(Find(trace_.scopes[s.scope_index].attributes, name));
     case Scope::kEvent: {
+      if (bound_event_ != -1 && span == bound_span_) {
+        if (bound_event_ < 0) return Static::Nil();
+        return FromAttribute(Find(s.events[bound_event_].attributes, name));
+      }
       std::vector<Static>* m = nullptr;
       for (const Event& e : s.events) {
         const AttributeValue* v = Find(e.attributes, name);
@@ -340,6 +347,10 @@ Static TraceEval::Attribute(Scope scope, std::string_view name, uint32_t span) {
       return out;
     }
     case Scope::kLink: {
+      if (bound_link_ != -1 && span == bound_span_) {
+        if (bound_link_ < 0) return Static::Nil();
+        return FromAttribute(Find(s.links[bound_link_].attributes, name));
+      }
       std::vector<Static>* m = nullptr;
       for (const Link& l : s.links) {
         const AttributeValue* v = Find(l.attributes, name);
@@ -360,6 +371,13 @@ Static TraceEval::Attribute(Scope scope, std::string_view name, uint32_t span) {
 Static TraceEval::Intrinsic(traceql::Intrinsic i, uint32_t span) {
   const Span& s = trace_.spans[span];
   auto multi = [&](auto&& items, auto&& fn) {
+    // Bound to one event/link by EvalFilter: that one's value only.
+    const int32_t bound = span != bound_span_ ? -1
+                          : std::is_same_v<std::decay_t<decltype(items)>, std::vector<Event>>
+                              ? bound_event_
+                              : bound_link_;
+    if (bound == -2) return Static::Nil();
+    if (bound >= 0) return fn(items[static_cast<size_t>(bound)]);
     if (items.empty()) return Static::Nil();
     std::vector<Static>* m = NewMulti();
     for (const auto& it : items) m->push_back(fn(it));
@@ -399,7 +417,7 @@ Static TraceEval::Intrinsic(traceql::Intrinsic i, uint32_t span) {
       return root_ < 0 || n.data() == nullptr ? Static::Nil() : Static::Str(n);
     }
     case Intrinsic::kTraceId:
-      return Static::Str(Hex(trace_.trace_id));
+      return Static::Str(TrimHexZeros(Hex(trace_.trace_id)));
     case Intrinsic::kEventName:
       return multi(s.events, [](const Event& e) { return Static::Str(e.name); });
     case Intrinsic::kEventTimeSinceStart:
@@ -409,7 +427,8 @@ Static TraceEval::Intrinsic(traceql::Intrinsic i, uint32_t span) {
     case Intrinsic::kLinkSpanId:
       return multi(s.links, [&](const Link& l) { return Static::Str(Hex(l.span_id)); });
     case Intrinsic::kLinkTraceId:
-      return multi(s.links, [&](const Link& l) { return Static::Str(Hex(l.trace_id)); });
+      return multi(s.links,
+                   [&](const Link& l) { return Static::Str(TrimHexZeros(Hex(l.trace_id))); });
     case Intrinsic::kInstrumentationName:
       return s.scope_index < trace_.scopes.size() ? Static::Str(trace_.scopes[s.scope_index].name)
                                                   : Static::Nil();
@@ -425,6 +444,8 @@ Static TraceEval::Intrinsic(traceql::Intrinsic i, uint32_t span) {
       return Static::Int(nested_right_[span]);
     case Intrinsic::kNestedSetParent:
       EnsureNestedSets();
+      // -1 for a root, 0 for a span outside the numbered trees.
+      if (nested_left_[span] == 0) return Static::Int(0);
       return Static::Int(parent_[span] >= 0 ? nested_left_[parent_[span]] : -1);
   }
   return Static::Nil();
@@ -445,6 +466,13 @@ bool TraceEval::Compare(const Static& l, const Static& r, Op op, const re2::RE2*
     bool swapped = !IsCollection(l);
     Op pos = op;
     bool negate = false;
+    if (coll.type == ValueType::kMulti) {
+      // Several events/links (a filter with `||`): Tempo tests each one, so
+      // `!=` / `!~` hold when some event/link differs / does not match.
+      return AnyElement(coll, [&](const Static& e) {
+        return swapped ? CompareScalar(other, e, op, re) : CompareScalar(e, other, op, re);
+      });
+    }
     if (op == Op::kNeq) {
       pos = Op::kEq;
       negate = true;
@@ -531,6 +559,58 @@ Static TraceEval::EvalField(const FieldExpr& e, uint32_t span) {
   return Static::Nil();
 }
 
+uint8_t TraceEval::FilterBinding(const FieldExpr& e) {
+  uint8_t out = 0;
+  switch (e.kind) {
+    case FieldExpr::Kind::kAttribute:
+      if (!e.parent && e.scope == Scope::kEvent) out |= kUsesEvents;
+      if (!e.parent && e.scope == Scope::kLink) out |= kUsesLinks;
+      break;
+    case FieldExpr::Kind::kIntrinsic:
+      if (e.intrinsic == traceql::Intrinsic::kEventName ||
+          e.intrinsic == traceql::Intrinsic::kEventTimeSinceStart)
+        out |= kUsesEvents;
+      if (e.intrinsic == traceql::Intrinsic::kLinkSpanId ||
+          e.intrinsic == traceql::Intrinsic::kLinkTraceId)
+        out |= kUsesLinks;
+      break;
+    default:
+      break;
+  }
+  if ((e.kind == FieldExpr::Kind::kBinary || e.kind == FieldExpr::Kind::kUnary) && e.op == Op::kOr)
+    out |= kHasOr;
+  if (e.lhs) out |= FilterBinding(*e.lhs);
+  if (e.rhs) out |= FilterBinding(*e.rhs);
+  return out;
+}
+
+bool TraceEval::EvalFilter(const FieldExpr& e, uint32_t span, uint8_t binding) {
+  if ((binding & kHasOr) || !(binding & (kUsesEvents | kUsesLinks))) {
+    return Truthy(EvalField(e, span));
+  }
+  const Span& s = trace_.spans[span];
+  // Choices per scope: -1 unbound (not read), -2 none (no events/links),
+  // else each index in turn.
+  auto choices = [](bool used, size_t n) {
+    if (!used) return std::pair<int32_t, int32_t>{-1, -1};
+    if (n == 0) return std::pair<int32_t, int32_t>{-2, -2};
+    return std::pair<int32_t, int32_t>{0, static_cast<int32_t>(n) - 1};
+  };
+  const auto [ev_lo, ev_hi] = choices(binding & kUsesEvents, s.events.size());
+  const auto [ln_lo, ln_hi] = choices(binding & kUsesLinks, s.links.size());
+  bool match = false;
+  bound_span_ = span;
+  for (int32_t ev = ev_lo; !match && ev <= ev_hi; ++ev) {
+    for (int32_t ln = ln_lo; !match && ln <= ln_hi; ++ln) {
+      bound_event_ = ev;
+      bound_link_ = ln;
+      match = Truthy(EvalField(e, span));
+    }
+  }
+  bound_event_ = bound_link_ = -1;
+  return match;
+}
+
 Static TraceEval::Aggregate(const ScalarExpr& e, const Spanset& ss) {
   if (e.agg == AggregateFn::kCount) return Static::Int(static_cast<int64_t>(ss.spans.size()));
   bool all_int = true, any_dur = false;
@@ -588,6 +668,36 @@ std::vector<uint32_t> TraceEval::Structural(SpansetOp op, const std::vector<uint
                                             const std::vector<uint32_t>& r) {
   EnsureStructure();
   const size_t n = trace_.spans.size();
+  // As Tempo (nested set model): only spans connected to a root span (one
+  // without a parent id) have structural relations; a trace without a root
+  // has none. tree_parent_ is parent_ with the other spans cut off.
+  if (tree_parent_.size() != n) {
+    tree_parent_ = parent_;
+    std::vector<int8_t> state(n, 0);  // 0 unknown, 1 in a root's tree, 2 not
+    std::vector<size_t> path;
+    for (size_t k = 0; k < n; ++k) {
+      path.clear();
+      size_t cur = k;
+      int8_t res = 0;
+      while (true) {
+        if (state[cur]) {
+          res = state[cur];
+          break;
+        }
+        path.push_back(cur);
+        if (parent_[cur] < 0) {
+          res = trace_.spans[cur].parent_span_id.empty() ? 1 : 2;
+          break;
+        }
+        cur = static_cast<size_t>(parent_[cur]);
+      }
+      for (size_t p : path) state[p] = res;
+    }
+    for (size_t k = 0; k < n; ++k) {
+      if (state[k] != 1) tree_parent_[k] = -1;
+    }
+  }
+  const std::vector<int32_t>& tp = tree_parent_;
   std::vector<char> in_l(n, 0), in_r(n, 0);
   for (uint32_t s : l) in_l[s] = 1;
   for (uint32_t s : r) in_r[s] = 1;
@@ -597,17 +707,17 @@ std::vector<uint32_t> TraceEval::Structural(SpansetOp op, const std::vector<uint
   auto mark_parents_of = [&](const std::vector<uint32_t>& set) {
     std::fill(mark.begin(), mark.end(), 0);
     for (uint32_t s : set) {
-      if (parent_[s] >= 0) mark[parent_[s]] = 1;
+      if (tp[s] >= 0) mark[tp[s]] = 1;
     }
   };
   auto mark_ancestors_of = [&](const std::vector<uint32_t>& set) {
     std::fill(mark.begin(), mark.end(), 0);
     for (uint32_t s : set) {
-      for (int32_t p = parent_[s]; p >= 0 && !mark[p]; p = parent_[p]) mark[p] = 1;
+      for (int32_t p = tp[s]; p >= 0 && !mark[p]; p = tp[p]) mark[p] = 1;
     }
   };
   auto has_ancestor_in = [&](uint32_t s, const std::vector<char>& in) {
-    for (int32_t p = parent_[s]; p >= 0; p = parent_[p]) {
+    for (int32_t p = tp[s]; p >= 0; p = tp[p]) {
       if (in[p]) return true;
     }
     return false;
@@ -615,14 +725,14 @@ std::vector<uint32_t> TraceEval::Structural(SpansetOp op, const std::vector<uint
   auto sibling_counts = [&](const std::vector<uint32_t>& set) {
     std::vector<int32_t> cnt(n, 0);
     for (uint32_t s : set) {
-      if (parent_[s] >= 0) ++cnt[parent_[s]];
+      if (tp[s] >= 0) ++cnt[tp[s]];
     }
     return cnt;
   };
   auto has_sibling_in = [&](uint32_t s, const std::vector<int32_t>& cnt,
                             const std::vector<char>& in) {
-    if (parent_[s] < 0) return false;
-    return cnt[parent_[s]] - (in[s] ? 1 : 0) > 0;
+    if (tp[s] < 0) return false;
+    return cnt[tp[s]] - (in[s] ? 1 : 0) > 0;
   };
 
   // rhs spans related to lhs, for the base relation of `op`.
@@ -630,7 +740,7 @@ std::vector<uint32_t> TraceEval::Structural(SpansetOp op, const std::vector<uint
     std::vector<char> out(n, 0);
     switch (base) {
       case SpansetOp::kChild:
-        for (uint32_t s : r) out[s] = parent_[s] >= 0 && in_l[parent_[s]];
+        for (uint32_t s : r) out[s] = tp[s] >= 0 && in_l[tp[s]];
         break;
       case SpansetOp::kParent:
         mark_parents_of(l);
@@ -662,7 +772,7 @@ std::vector<uint32_t> TraceEval::Structural(SpansetOp op, const std::vector<uint
         for (uint32_t s : l) out[s] = mark[s];
         break;
       case SpansetOp::kParent:  // l is a child of some r
-        for (uint32_t s : l) out[s] = parent_[s] >= 0 && in_r[parent_[s]];
+        for (uint32_t s : l) out[s] = tp[s] >= 0 && in_r[tp[s]];
         break;
       case SpansetOp::kDescendant:  // l is an ancestor of some r
         mark_ancestors_of(r);
@@ -768,10 +878,11 @@ std::vector<Spanset> TraceEval::Eval(const Element& e, std::vector<Spanset> inpu
         }
         return out;
       }
+      const uint8_t binding = FilterBinding(*e.expr);
       for (Spanset& ss : input) {
         std::vector<uint32_t> kept;
         for (uint32_t s : ss.spans) {
-          if (Truthy(EvalField(*e.expr, s))) kept.push_back(s);
+          if (EvalFilter(*e.expr, s, binding)) kept.push_back(s);
         }
         if (kept.empty()) continue;
         ss.spans = std::move(kept);
@@ -908,6 +1019,11 @@ std::vector<Spanset> TraceEval::Eval(const Element& e, std::vector<Spanset> inpu
       return out;
   }
   return out;
+}
+
+std::string_view TrimHexZeros(std::string_view hex) {
+  size_t k = hex.find_first_not_of('0');
+  return k == std::string_view::npos ? hex.substr(hex.size()) : hex.substr(k);
 }
 
 AttributeValue StaticToAttribute(const Static& v) {

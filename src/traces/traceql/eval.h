@@ -5,9 +5,14 @@
 // with Tempo's semantics:
 //  - comparisons with a missing attribute (nil) are false, except `= nil`
 //    and `!= nil`, which test absence and presence;
-//  - array attributes and multi-valued fields (event.*, link.*, event:name,
-//    ...) match `=`, `=~`, `<` ... when any element does; `!=` and `!~` when
-//    no element equals / matches;
+//  - array attributes match `=`, `=~`, `<` ... when any element does; `!=`
+//    and `!~` when no element equals / matches;
+//  - event and link fields (event.*, event:name, event:timeSinceStart,
+//    link.*, link:spanID, link:traceID) are evaluated per event / link, as
+//    Tempo does: in a filter without `||`, all event conditions must hold on
+//    one event (and all link conditions on one link); with `||`, each such
+//    comparison is true when any event (link) satisfies it, `!=` and `!~`
+//    included (EvalFilter);
 //  - regexes are fully anchored (RE2 full match, as Tempo's Prometheus
 //    matcher);
 //  - a spanset filter keeps the spans of each input spanset for which its
@@ -48,6 +53,17 @@ class TraceEval {
 
   // Evaluates `e` on span `span`.
   Static EvalField(const FieldExpr& e, uint32_t span);
+
+  // What a filter expression reads, for EvalFilter: kUsesEvents,
+  // kUsesLinks, kHasOr bits. Computed once per filter, not per span.
+  static constexpr uint8_t kUsesEvents = 1, kUsesLinks = 2, kHasOr = 4;
+  static uint8_t FilterBinding(const FieldExpr& e);
+  // True when the filter expression `e` holds on `span`; `binding` is
+  // FilterBinding(e). Without `||`, event (link) fields are bound to one
+  // event (link) at a time and the span matches when some event/link
+  // combination makes `e` true (a span without events evaluates its event
+  // fields as nil).
+  bool EvalFilter(const FieldExpr& e, uint32_t span, uint8_t binding);
   // An attribute looked up in one explicit scope (kSpan, kResource, ...),
   // for tag listing; kNone searches span then resource.
   Static Attribute(Scope scope, std::string_view name, uint32_t span);
@@ -87,9 +103,14 @@ class TraceEval {
   const Trace& trace_;
   uint64_t start_ = 0, end_ = 0;
   int root_ = -1;
+  // EvalFilter's binding of event/link fields of `bound_span_` to one
+  // event/link: -1 unbound (all of them, kMulti), -2 none (nil), else index.
+  uint32_t bound_span_ = 0;
+  int32_t bound_event_ = -1, bound_link_ = -1;
   bool structure_ready_ = false;
   bool nested_ready_ = false;
   std::vector<int32_t> parent_;
+  std::vector<int32_t> tree_parent_;  // parent_ within root-connected trees (Structural)
   std::vector<int32_t> child_count_;
   std::vector<int32_t> nested_left_, nested_right_;
   std::deque<std::string> strings_;
@@ -99,6 +120,10 @@ class TraceEval {
 // Converts a value to an OTLP attribute for results (durations, statuses
 // and kinds render as strings, as Tempo does). Nil gives an empty value.
 AttributeValue StaticToAttribute(const Static& v);
+
+// A trace id as Tempo prints it (util.TraceIDToHexString): hex without
+// leading zeros. Span ids keep all 16 digits.
+std::string_view TrimHexZeros(std::string_view hex);
 
 // The result key of a field: attribute name without its scope, or the
 // intrinsic's name.

@@ -260,6 +260,8 @@ class Lexer {
         t->type = Tok::kString;
         return LexString(&t->text);
       case '.':
+        // `.5` is a number, as Go's text/scanner (Tempo's lexer) reads it.
+        if (IsDigit(Peek(1))) return LexNumber(t);
         Advance();
         t->type = Tok::kAttr;
         t->scope = Scope::kNone;
@@ -382,7 +384,9 @@ class Lexer {
       std::string_view unit;
       double ns;
     } kUnits[] = {{"ns", 1},   {"us", 1e3}, {"\xC2\xB5s", 1e3}, {"\xCE\xBCs", 1e3},
-                  {"ms", 1e6}, {"s", 1e9},  {"m", 60e9},        {"h", 3600e9}};
+                  {"ms", 1e6}, {"s", 1e9},  {"m", 60e9},        {"h", 3600e9},
+                  // Prometheus-style units, which Tempo's lexer also reads.
+                  {"d", 86400e9}, {"w", 7 * 86400e9}, {"y", 365 * 86400e9}};
     // Longest match first: "ms" before "m", "ns"/"us" before "s".
     size_t best = 0;
     double best_ns = 0;

@@ -254,9 +254,10 @@ std::string FormatFloat(double v) {
     std::snprintf(buf, sizeof buf, "%.*e", prec - 1, v);
     if (std::strtod(buf, nullptr) == v) break;
   }
-  // Exponent form only outside [1e-4, 1e21), as Go's 'g' with shortest digits.
+  // Go's strconv 'g' with shortest digits: the exponent form when the
+  // decimal exponent is below -4 or at least 6 (1234567 -> 1.234567e+06).
   int exp = std::atoi(std::strchr(buf, 'e') + 1);
-  if (exp >= -4 && exp < 21) {
+  if (exp >= -4 && exp < 6) {
     std::snprintf(buf, sizeof buf, "%.*f", std::max(0, prec - 1 - exp), v);
   }
   return buf;
@@ -371,8 +372,12 @@ std::string StaticToString(const Static& s, bool quote_strings) {
       return "nil";
     case ValueType::kInt:
       return std::to_string(s.i);
-    case ValueType::kFloat:
-      return FormatFloat(s.f);
+    case ValueType::kFloat: {
+      // As Tempo's EncodeToString: an integral float keeps a ".0".
+      std::string f = FormatFloat(s.f);
+      if (std::isfinite(s.f) && f.find_first_of("e.") == std::string::npos) f += ".0";
+      return f;
+    }
     case ValueType::kString:
       return quote_strings ? Quote(s.s) : std::string(s.s);
     case ValueType::kBool:

@@ -147,8 +147,11 @@ std::vector<Case> Cases() {
       {R"({ parent.span.http.method = "GET" })", {{"T1", {"call api"}}}},
       {R"({ parent.resource.service.name = "frontend" && resource.service.name = "api" })",
        {{"T1", {"handle"}}}},
-      {"{ nestedSetParent = -1 && nestedSetLeft = 1 }",
-       {{"T1", {"GET /"}}, {"T2", {"POST /pay"}}, {"T3", {"orphan"}}}},
+      {"{ nestedSetParent = -1 && nestedSetLeft = 1 }", {{"T1", {"GET /"}}, {"T2", {"POST /pay"}}}},
+      // As Tempo: spans not under a root span are not numbered.
+      {"{ nestedSetLeft = 0 && nestedSetRight = 0 && nestedSetParent = 0 }", {{"T3", {"orphan"}}}},
+      {"{ nestedSetLeft = 4 && nestedSetRight = 5 && nestedSetParent = 3 }",
+       {{"T1", {"db query"}}}},
       // Arithmetic.
       {"{ span.http.status_code / 100 = 5 }", {{"T1", {"handle"}}}},
       {"{ span.http.status_code - 1 = 199 }", {{"T1", {"GET /"}}}},
