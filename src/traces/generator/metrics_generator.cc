@@ -2,16 +2,15 @@
 
 #include <algorithm>
 #include <array>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
-#include <thread>
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "base/periodic_worker.h"
 #include "metrics/storage/storage.h"
 #include "telemetry/log.h"
 #include "traces/ingest/ids.h"
@@ -253,9 +252,8 @@ struct MetricsGenerator::Impl {
   std::map<std::string, TenantState, std::less<>> tenants;
 
   std::mutex loop_mu;
-  std::condition_variable loop_cv;
-  bool stop = false;
-  std::thread thread;
+  bool stopped = false;                    // guarded by loop_mu
+  std::unique_ptr<PeriodicWorker> worker;  // set once by Start, under loop_mu
 
   int64_t Now() const {
     if (o.now_ms) return o.now_ms();
@@ -549,33 +547,25 @@ Status MetricsGenerator::Collect() {
 
 void MetricsGenerator::Start() {
   Impl& m = *impl_;
-  if (m.thread.joinable()) return;
-  m.thread = std::thread([this] {
-    Impl& m = *impl_;
-    std::unique_lock<std::mutex> l(m.loop_mu);
-    while (!m.stop) {
-      m.loop_cv.wait_for(l, m.o.collection_interval);
-      if (m.stop) break;
-      l.unlock();
-      Status s = Collect();
-      if (!s.ok()) log::Warn("metrics from traces", {{"err", s.ToString()}});
-      l.lock();
-    }
+  std::lock_guard<std::mutex> l(m.loop_mu);
+  if (m.worker != nullptr || m.stopped) return;
+  m.worker = std::make_unique<PeriodicWorker>("span-metrics", m.o.collection_interval, [this] {
+    Status s = Collect();
+    if (!s.ok()) log::Warn("metrics from traces", {{"err", s.ToString()}});
   });
+  m.worker->Start();
 }
 
 void MetricsGenerator::Stop() {
   Impl& m = *impl_;
   {
     std::lock_guard<std::mutex> l(m.loop_mu);
-    if (m.stop) return;
-    m.stop = true;
-    m.loop_cv.notify_all();
+    if (m.stopped) return;
+    m.stopped = true;  // from here on, Start() creates no worker
   }
-  if (m.thread.joinable()) {
-    m.thread.join();
-    (void)Collect();
-  }
+  if (m.worker == nullptr) return;
+  m.worker->Stop();
+  (void)Collect();  // what arrived since the last collection
 }
 
 }  // namespace sightline::traces::generator

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
@@ -10,6 +9,7 @@
 #include <unordered_map>
 
 #include "base/coding.h"
+#include "base/periodic_worker.h"
 #include "blocks/bucket.h"
 #include "blocks/shipper.h"
 #include "blocks/ulid.h"
@@ -670,16 +670,13 @@ struct TraceStore::Impl {
   std::mutex create_mu;
   bool closed = false;
 
-  std::mutex loop_mu;
-  std::condition_variable loop_cv;
-  bool stop = false;
-  std::thread thread;
+  // Cuts, ships and applies retention every maintenance_interval (set by
+  // Open when run_maintenance, never changed after: pushes read it).
+  std::unique_ptr<PeriodicWorker> maintenance;
 
   // Wakes the maintenance thread when the head is due for a cut.
   void NotifyIfCutDue(Tenant* t) {
-    if (!t->CutDue()) return;
-    std::lock_guard<std::mutex> l(loop_mu);
-    loop_cv.notify_all();
+    if (maintenance != nullptr && t->CutDue()) maintenance->Wake();
   }
 };
 
@@ -710,18 +707,13 @@ Result<std::unique_ptr<TraceStore>> TraceStore::Open(StoreOptions options) {
   }
   if (m.o.run_maintenance) {
     TraceStore* self = store.get();
-    m.thread = std::thread([self] {
-      Impl& m = *self->impl_;
-      std::unique_lock<std::mutex> l(m.loop_mu);
-      while (!m.stop) {
-        m.loop_cv.wait_for(l, m.o.maintenance_interval);
-        if (m.stop) break;
-        l.unlock();
-        Status s = self->Maintain();
-        if (!s.ok()) log::Warn("trace store maintenance", {{"err", s.ToString()}});
-        l.lock();
-      }
-    });
+    m.maintenance = std::make_unique<PeriodicWorker>(
+        "traces-store", m.o.maintenance_interval,
+        [self] {
+          Status s = self->Maintain();
+          if (!s.ok()) log::Warn("trace store maintenance", {{"err", s.ToString()}});
+        });
+    m.maintenance->Start();
   }
   return store;
 }
@@ -919,12 +911,7 @@ TenantStats TraceStore::Stats(std::string_view tenant) const {
 
 Status TraceStore::Close() {
   Impl& m = *impl_;
-  {
-    std::lock_guard<std::mutex> l(m.loop_mu);
-    m.stop = true;
-    m.loop_cv.notify_all();
-  }
-  if (m.thread.joinable()) m.thread.join();
+  if (m.maintenance != nullptr) m.maintenance->Stop();
   std::unique_lock<std::shared_mutex> l(m.mu);
   if (m.closed) return Status::Ok();
   m.closed = true;
