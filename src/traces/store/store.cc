@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
@@ -61,8 +62,21 @@ Status DecodeHeadTrace(const HeadTrace& ht, Trace* out) {
   return Status::Ok();
 }
 
+// Trace ids are random bytes: their two halves xor-ed are the hash (no
+// pass over the bytes). Transparent, so lookups by string_view build no key.
+struct TraceIdHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view id) const {
+    if (id.size() < 16) return std::hash<std::string_view>()(id);
+    uint64_t a, b;
+    std::memcpy(&a, id.data(), 8);
+    std::memcpy(&b, id.data() + 8, 8);
+    return static_cast<size_t>(a ^ b);
+  }
+};
+
 struct Head {
-  std::unordered_map<std::string, HeadTrace> traces;
+  std::unordered_map<std::string, HeadTrace, TraceIdHash, std::equal_to<>> traces;
   size_t bytes = 0;
   int64_t first_ms = 0;  // wall clock when the first trace arrived
 };
@@ -241,6 +255,10 @@ class TraceStore::Tenant {
   Status PushRecords(const std::vector<Record>& recs, ingest::PushResult* result) {
     std::shared_lock<std::shared_mutex> cut(cut_mu_);
     std::vector<bool> accepted(recs.size(), true);
+    // The head entry of each accepted record, found once: entries are nodes
+    // (stable across rehashing) and stay while this push holds cut_mu_ and
+    // its reservation (a concurrent push's failure erases only empty ones).
+    std::vector<HeadTrace*> entries(recs.size(), nullptr);
     const uint64_t max_bytes =
         o_.max_bytes_per_trace_for ? o_.max_bytes_per_trace_for(name_) : o_.max_bytes_per_trace;
     size_t total = 0;
@@ -248,7 +266,11 @@ class TraceStore::Tenant {
       std::lock_guard<std::mutex> l(head_mu_);
       for (size_t i = 0; i < recs.size(); ++i) {
         const size_t size = recs[i].bytes.size();
-        HeadTrace& ht = head_.traces[std::string(recs[i].trace_id)];
+        auto it = head_.traces.find(recs[i].trace_id);
+        if (it == head_.traces.end()) {
+          it = head_.traces.emplace(std::string(recs[i].trace_id), HeadTrace{}).first;
+        }
+        HeadTrace& ht = it->second;
         if (max_bytes > 0 && ht.bytes + size > max_bytes) {
           accepted[i] = false;
           result->refused_spans += recs[i].spans;
@@ -256,10 +278,11 @@ class TraceStore::Tenant {
               "TRACE_TOO_LARGE: max size of trace (" + std::to_string(max_bytes) +
               ") exceeded while adding " + std::to_string(size) + " bytes to trace " +
               IdToHex(recs[i].trace_id) + " for tenant " + name_);
-          if (ht.records.empty() && ht.bytes == 0) head_.traces.erase(std::string(recs[i].trace_id));
+          if (ht.records.empty() && ht.bytes == 0) head_.traces.erase(it);
           continue;
         }
         ht.bytes += size;  // reserved; given back if the WAL fails
+        entries[i] = &ht;
         total += size;
       }
     }
@@ -278,17 +301,20 @@ class TraceStore::Tenant {
     if (!pos.ok()) {
       for (size_t i = 0; i < recs.size(); ++i) {
         if (!accepted[i]) continue;
-        auto it = head_.traces.find(std::string(recs[i].trace_id));
-        if (it == head_.traces.end()) continue;
-        it->second.bytes -= std::min(it->second.bytes, recs[i].bytes.size());
-        if (it->second.records.empty() && it->second.bytes == 0) head_.traces.erase(it);
+        HeadTrace& ht = *entries[i];
+        ht.bytes -= std::min(ht.bytes, recs[i].bytes.size());
+        if (ht.records.empty() && ht.bytes == 0) {
+          if (auto it = head_.traces.find(recs[i].trace_id); it != head_.traces.end()) {
+            head_.traces.erase(it);
+          }
+        }
       }
       return pos.status();
     }
     m_->bytes_written->WithLabels({name_}).Inc(static_cast<double>(rec.size()));
     for (size_t i = 0; i < recs.size(); ++i) {
       if (!accepted[i]) continue;
-      HeadTrace& ht = head_.traces[std::string(recs[i].trace_id)];
+      HeadTrace& ht = *entries[i];
       if (ht.records.empty()) m_->traces_created->WithLabels({name_}).Inc();
       head_.bytes += recs[i].bytes.size();
       coding::PutLengthPrefixed(ht.records, recs[i].bytes);
