@@ -386,35 +386,19 @@ class Service final : public tempopb::StreamingQuerier::Service {
     if (!plan.ok()) return net::ToGrpcStatus(plan.status());
     tql::SearchJobOptions jo;
     jo.target_bytes_per_job = options_.search_target_bytes_per_job;
-    std::vector<tql::MetricsSeries> prev;  // as of the last message
-    Cadence cadence(options_.stream_interval);
-    auto send = [&](const std::vector<tql::MetricsSeries>& series, const tql::SearchMetrics& m,
-                    bool partial) {
-      tempopb::QueryRangeResponse out;
-      tql::MetricsResponse diff;
-      diff.series = DiffSeries(prev, series);
-      diff.metrics = m;
-      ToProto(diff, &out);
-      if (partial) {
-        out.set_status(tempopb::PARTIAL);
-        out.set_message(tql::MaxSeriesMessage(mr.max_series));
-      }
-      prev = series;
-      cadence.Sent();
-      return !ctx->IsCancelled() && writer->Write(out);
-    };
-    auto r = tql::MetricsQueryRangeJobs(
-        **plan, mr, jo,
-        [&](tql::MetricsProgress& p) {
-          if (ctx->IsCancelled()) return false;
-          return !cadence.Due() || send(p.series, p.metrics, p.partial);
+    return StreamMetricsJobs<tempopb::QueryRangeResponse, tql::MetricsSeries>(
+        ctx, writer, mr.max_series,
+        [&](const auto& on_job, const auto& cancelled) {
+          return tql::MetricsQueryRangeJobs(**plan, mr, jo, on_job, cancelled);
         },
-        [ctx] { return ctx->IsCancelled(); });
-    if (!r.ok()) {
-      return r.status().code() == StatusCode::kCancelled ? Cancelled()
-                                                         : net::ToGrpcStatus(r.status());
-    }
-    return send(r->series, r->metrics, r->partial) ? grpc::Status::OK : Cancelled();
+        [](const std::vector<tql::MetricsSeries>& prev,
+           const std::vector<tql::MetricsSeries>& series, const tql::SearchMetrics& m,
+           tempopb::QueryRangeResponse* out) {
+          tql::MetricsResponse diff;
+          diff.series = DiffSeries(prev, series);
+          diff.metrics = m;
+          ToProto(diff, out);
+        });
   }
 
   grpc::Status MetricsQueryInstant(
@@ -435,23 +419,41 @@ class Service final : public tempopb::StreamingQuerier::Service {
     if (!plan.ok()) return net::ToGrpcStatus(plan.status());
     tql::SearchJobOptions jo;
     jo.target_bytes_per_job = options_.search_target_bytes_per_job;
-    std::vector<tql::InstantSeries> prev;
+    return StreamMetricsJobs<tempopb::QueryInstantResponse, tql::InstantSeries>(
+        ctx, writer, mr.max_series,
+        [&](const auto& on_job, const auto& cancelled) {
+          return tql::MetricsQueryInstantJobs(**plan, mr, jo, on_job, cancelled);
+        },
+        [](const std::vector<tql::InstantSeries>& prev,
+           const std::vector<tql::InstantSeries>& series, const tql::SearchMetrics& m,
+           tempopb::QueryInstantResponse* out) { ToProto(DiffInstant(prev, series), m, out); });
+  }
+
+ private:
+  // A metrics query's jobs streamed as Tempo's frontend does: on the
+  // cadence, what changed since the previous message (`encode` writes the
+  // diff of `series` against `prev` with the cumulative metrics), marked
+  // PARTIAL when max_series cut the answer; the last message always goes.
+  // `run(on_job, cancelled)` runs the jobs and returns the final answer.
+  template <typename Response, typename Series, typename Run, typename Encode>
+  grpc::Status StreamMetricsJobs(grpc::ServerContext* ctx, grpc::ServerWriter<Response>* writer,
+                                 uint32_t max_series, Run run, Encode encode) {
+    std::vector<Series> prev;  // as of the last message
     Cadence cadence(options_.stream_interval);
-    auto send = [&](const std::vector<tql::InstantSeries>& series, const tql::SearchMetrics& m,
+    auto send = [&](const std::vector<Series>& series, const tql::SearchMetrics& m,
                     bool partial) {
-      tempopb::QueryInstantResponse out;
-      ToProto(DiffInstant(prev, series), m, &out);
+      Response out;
+      encode(prev, series, m, &out);
       if (partial) {
         out.set_status(tempopb::PARTIAL);
-        out.set_message(tql::MaxSeriesMessage(mr.max_series));
+        out.set_message(tql::MaxSeriesMessage(max_series));
       }
       prev = series;
       cadence.Sent();
       return !ctx->IsCancelled() && writer->Write(out);
     };
-    auto r = tql::MetricsQueryInstantJobs(
-        **plan, mr, jo,
-        [&](tql::InstantProgress& p) {
+    auto r = run(
+        [&](auto& p) {
           if (ctx->IsCancelled()) return false;
           return !cadence.Due() || send(p.series, p.metrics, p.partial);
         },
@@ -463,7 +465,6 @@ class Service final : public tempopb::StreamingQuerier::Service {
     return send(r->series, r->metrics, r->partial) ? grpc::Status::OK : Cancelled();
   }
 
- private:
   static grpc::Status Cancelled() {
     return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
   }
