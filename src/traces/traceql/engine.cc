@@ -982,7 +982,8 @@ Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const 
       s.exemplars = ex;
       if (!s.samples.empty()) out.push_back(std::move(s));
     };
-    for (auto& [key, acc] : series) {
+    for (auto& entry : series) {
+      auto& acc = entry.second;  // a plain reference: lambdas below capture it
       switch (m.fn) {
         case MetricsFn::kRate:
         case MetricsFn::kCountOverTime:
@@ -1042,7 +1043,9 @@ Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const 
         case MetricsFn::kCompare:
           break;  // RunCompare
         case MetricsFn::kHistogramOverTime:
-          for (auto& [bucket, counts] : acc.buckets) {
+          for (auto& bucket_counts : acc.buckets) {
+            const auto& bucket = bucket_counts.first;
+            const auto& counts = bucket_counts.second;
             std::vector<KeyValue> labels = acc.labels;
             labels.push_back({"__bucket", AttributeValue{bucket}});
             emit(

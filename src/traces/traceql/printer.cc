@@ -415,6 +415,9 @@ std::string FieldExprToString(const FieldExpr& e) {
       // `parent."span.x"` must not read back as parent.span.x.
       bool ambiguous = e.parent && e.scope == Scope::kNone &&
                        (e.name.rfind("span.", 0) == 0 || e.name.rfind("resource.", 0) == 0);
+      // `.5` reads as a number: an unscoped name starting with a digit is quoted.
+      ambiguous = ambiguous || (e.scope == Scope::kNone && !e.parent && !e.name.empty() &&
+                                std::isdigit(static_cast<unsigned char>(e.name[0])));
       out += NeedsQuoting(e.name) || ambiguous ? Quote(e.name) : e.name;
       return out;
     }

@@ -31,6 +31,10 @@ TEST(TraceQLParser, PrintsCanonicalForm) {
   // Floats print as Tempo's (Go 'g', ".0" when integral); `.5` is a number.
   EXPECT_EQ(Canon("{ .x = 1234567.5 }"), "{ (.x = 1.2345675e+06) }");
   EXPECT_EQ(Canon("{ .x > .5 }"), "{ (.x > 0.5) }");
+  // ... so an unscoped name starting with a digit prints quoted (found by
+  // traceql_parse_fuzz: `."6x"` printed as `.6x` read back as a number).
+  EXPECT_EQ(Canon(R"({ ."6x" = 1 })"), R"({ (."6x" = 1) })");
+  EXPECT_EQ(Canon(R"({ span.6x = 1 })"), R"({ (span.6x = 1) })");
   EXPECT_EQ(Canon("{ duration > .5s }"), "{ (duration > 500ms) }");
   EXPECT_EQ(Canon("{ traceDuration < 1d }"), "{ (traceDuration < 24h0m0s) }");
   EXPECT_EQ(Canon("{ traceDuration < 1w2d }"), "{ (traceDuration < 216h0m0s) }");
