@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <set>
 
 #include "net/http.h"
@@ -271,28 +272,43 @@ void WriteLabels(JsonWriter& w, const std::vector<KeyValue>& labels) {
   w.EndArray();
 }
 
+// Plans the scan of `range` for the request's tenant and runs `jobs(source,
+// job options)` over it; on any error answers as the engine's errors are
+// answered and returns nothing.
+template <typename Answer, typename Range, typename Jobs>
+std::optional<Answer> PlanAndRunJobs(store::TraceStore* store, const SearchApiOptions& options,
+                                     net::HttpRequest& req, net::HttpResponse& resp,
+                                     const Range& range, Jobs jobs) {
+  if (!range.ok()) {
+    EngineError(resp, range.status());
+    return std::nullopt;
+  }
+  auto plan = store->PlanScan(req.tenant(), range->first, range->second);
+  if (!plan.ok()) {
+    EngineError(resp, plan.status());
+    return std::nullopt;
+  }
+  tql::SearchJobOptions jo;
+  jo.target_bytes_per_job = options.target_bytes_per_job;
+  auto r = jobs(**plan, jo);
+  if (!r.ok()) {
+    EngineError(resp, r.status());
+    return std::nullopt;
+  }
+  return std::move(r).value();
+}
+
 void MetricsRange(store::TraceStore* store, const SearchApiOptions& options, net::HttpRequest& req,
                   net::HttpResponse& resp) {
   tql::MetricsRequest mr;
   if (!ReadMetricsRequest(req, resp, /*range=*/true, options.max_series, &mr)) return;
   // The same jobs as the streaming querier's MetricsQueryRange.
-  auto range = tql::MetricsScanRange(mr);
-  if (!range.ok()) {
-    EngineError(resp, range.status());
-    return;
-  }
-  auto plan = store->PlanScan(req.tenant(), range->first, range->second);
-  if (!plan.ok()) {
-    EngineError(resp, plan.status());
-    return;
-  }
-  tql::SearchJobOptions jo;
-  jo.target_bytes_per_job = options.target_bytes_per_job;
-  auto r = tql::MetricsQueryRangeJobs(**plan, mr, jo);
-  if (!r.ok()) {
-    EngineError(resp, r.status());
-    return;
-  }
+  auto r = PlanAndRunJobs<tql::MetricsResponse>(
+      store, options, req, resp, tql::MetricsScanRange(mr),
+      [&](auto& source, const tql::SearchJobOptions& jo) {
+        return tql::MetricsQueryRangeJobs(source, mr, jo);
+      });
+  if (!r) return;
   JsonWriter w;
   w.BeginObject().Key("series").BeginArray();
   for (const auto& s : r->series) {
@@ -329,23 +345,12 @@ void MetricsInstant(store::TraceStore* store, const SearchApiOptions& options,
                     net::HttpRequest& req, net::HttpResponse& resp) {
   tql::MetricsRequest mr;
   if (!ReadMetricsRequest(req, resp, /*range=*/false, options.max_series, &mr)) return;
-  auto range = tql::MetricsInstantScanRange(mr);
-  if (!range.ok()) {
-    EngineError(resp, range.status());
-    return;
-  }
-  auto plan = store->PlanScan(req.tenant(), range->first, range->second);
-  if (!plan.ok()) {
-    EngineError(resp, plan.status());
-    return;
-  }
-  tql::SearchJobOptions jo;
-  jo.target_bytes_per_job = options.target_bytes_per_job;
-  auto r = tql::MetricsQueryInstantJobs(**plan, mr, jo);
-  if (!r.ok()) {
-    EngineError(resp, r.status());
-    return;
-  }
+  auto r = PlanAndRunJobs<tql::InstantResponse>(
+      store, options, req, resp, tql::MetricsInstantScanRange(mr),
+      [&](auto& source, const tql::SearchJobOptions& jo) {
+        return tql::MetricsQueryInstantJobs(source, mr, jo);
+      });
+  if (!r) return;
   JsonWriter w;
   w.BeginObject().Key("series").BeginArray();
   for (const auto& s : r->series) {

@@ -445,6 +445,21 @@ Result<std::unique_ptr<BlockReader>> BlockReader::Open(std::unique_ptr<BlockFile
   return r;
 }
 
+namespace {
+
+// The fields both index versions write first for a row group.
+void ReadRowGroupFields(coding::Reader& in, BlockReader::RowGroup* rg) {
+  rg->offset = in.Uvarint();
+  rg->dict_len = in.Uvarint();
+  rg->data_len = in.Uvarint();
+  rg->num_traces = in.Uvarint();
+  rg->num_spans = in.Uvarint();
+  rg->min_start = in.Uvarint();
+  rg->max_end = in.Uvarint();
+}
+
+}  // namespace
+
 // Version 1: the whole index was read and its crc checked; the id table
 // starts after the row-group table. The per-row-group summary (first/last
 // id, page crc) is derived here, so reads go the version-2 way.
@@ -455,13 +470,7 @@ Status BlockReader::ParseV1(std::string_view body, uint64_t body_offset) {
   uint64_t first = 0;
   for (uint64_t i = 0; i < n_rg; ++i) {
     RowGroup rg;
-    rg.offset = in.Uvarint();
-    rg.dict_len = in.Uvarint();
-    rg.data_len = in.Uvarint();
-    rg.num_traces = in.Uvarint();
-    rg.num_spans = in.Uvarint();
-    rg.min_start = in.Uvarint();
-    rg.max_end = in.Uvarint();
+    ReadRowGroupFields(in, &rg);
     rg.first_trace = first;
     first += rg.num_traces;
     row_groups_.push_back(rg);
@@ -491,13 +500,7 @@ Status BlockReader::ParseV2Header(std::string_view header) {
   uint64_t first = 0;
   for (uint64_t i = 0; i < n_rg; ++i) {
     RowGroup rg;
-    rg.offset = in.Uvarint();
-    rg.dict_len = in.Uvarint();
-    rg.data_len = in.Uvarint();
-    rg.num_traces = in.Uvarint();
-    rg.num_spans = in.Uvarint();
-    rg.min_start = in.Uvarint();
-    rg.max_end = in.Uvarint();
+    ReadRowGroupFields(in, &rg);
     std::string_view f = in.Bytes(16), l = in.Bytes(16);
     rg.ids_crc = in.Fixed32LE();
     if (!in.ok() || rg.num_traces == 0) return DataLossError("trace index: bad row group");
