@@ -483,14 +483,18 @@ Status MetricsGenerator::Collect() {
   std::lock_guard<std::mutex> l(m.mu);
   int64_t now = m.Now();
   Status first;
-  for (auto& [tenant, ts] : m.tenants) {
+  for (auto& entry : m.tenants) {
+    const std::string& tenant = entry.first;
+    TenantState& ts = entry.second;  // plain references: lambdas capture them
     auto app = m.out->NewAppender(tenant);
     Status s = [&]() -> Status {
       SL_RETURN_IF_ERROR(app->UpdateMetadata(
           "traces_spanmetrics_calls_total", {"counter", "Spans, by service, name, kind and status.", ""}));
       SL_RETURN_IF_ERROR(app->UpdateMetadata(
           "traces_spanmetrics_latency", {"histogram", "Span durations in seconds.", "seconds"}));
-      for (const auto& [key, st] : ts.spans) {
+      for (const auto& span_entry : ts.spans) {
+        const auto& key = span_entry.first;
+        const auto& st = span_entry.second;
         if (st.calls == 0) continue;  // resolved by a push not applied (yet)
         std::vector<tsdb::Label> base = {{"service", key.service},
                                          {"span_name", key.name},

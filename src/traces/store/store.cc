@@ -356,7 +356,8 @@ class TraceStore::Tenant {
     std::vector<BlockTrace> traces;
     traces.reserve(frozen->traces.size());
     std::vector<std::string_view> parts;
-    for (const auto& [id, ht] : frozen->traces) {
+    for (const auto& entry : frozen->traces) {
+      const HeadTrace& ht = entry.second;  // a plain reference: the lambda captures it
       if (ht.records.empty()) continue;
       // Records start with their 16-byte id (the head key may be another
       // length for model traces pushed with a non-16-byte id). A shorter
