@@ -15,7 +15,9 @@
 //     object store, looked up through a fresh TraceStore: blocklist load,
 //     then p50/p99 of existing and missing ids, cold and warm;
 //   BytesPerSpan: a block of realistic traces, stored bytes per span and the
-//     ratio to the same spans as an OTLP protobuf request.
+//     ratio to the same spans as an OTLP protobuf request;
+//   BlockCut / BlockCutJsSdk: the head's block cut alone (held records, or
+//     the JS-SDK requests received into a real store), CPU and bytes per span.
 // Figures: spans_per_second (CPU time), latency per iteration, and counters.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -56,6 +58,7 @@
 #include "traces/ingest/otlp_convert.h"
 #include "traces/ingest/receiver.h"
 #include "traces/store/block.h"
+#include "traces/store/sharded_scan.h"
 #include "traces/store/store.h"
 
 namespace sightline::traces {
@@ -740,9 +743,11 @@ void BM_TraceById14Days(benchmark::State& state) {
 
   telemetry::Registry reg;
   auto reader_bucket = io::FilesystemObjectStore::Open(dir + "/bucket");
-  // SIGHTLINE_TRACE_STORE_LATENCY_US: a fixed latency per store request
-  // (an S3 round trip is ~5-20 ms).
+  // A fixed latency per store request (an S3 round trip is ~5-20 ms): the
+  // benchmark's argument in µs (/latency_us:0 and /latency_us:5000), or
+  // SIGHTLINE_TRACE_STORE_LATENCY_US when set.
   io::FaultOptions fault;
+  fault.latency = std::chrono::microseconds(state.range(0));
   if (const char* l = std::getenv("SIGHTLINE_TRACE_STORE_LATENCY_US")) {
     fault.latency = std::chrono::microseconds(std::atoi(l));
   }
@@ -797,9 +802,11 @@ void BM_TraceById14Days(benchmark::State& state) {
     }
     for (size_t i = 0; i < n; ++i) missing.push_back(time_one(Id(rng, 16), 0, 0, false));
   }
-  // A search plan over all 14 days: it reads every block's ids (split
-  // traces), from the store since blocks no longer hold them.
+  // A search plan over all 14 days. Split traces: since session 7 from the
+  // blocks' in-memory split links (index version 3), no id page read; the
+  // blocks of older versions had every block's ids read from the store.
   DropPageCache(dir + "/bucket");
+  const uint64_t pages0 = store::BlockReader::IdPagesRead();
   const double pc0 = cpu_s();
   auto p0 = std::chrono::steady_clock::now();
   auto plan = (*s)->PlanScan("t", 0, 0);
@@ -808,6 +815,9 @@ void BM_TraceById14Days(benchmark::State& state) {
   if (!plan.ok()) state.SkipWithError(plan.status().ToString().c_str());
   state.counters["plan_14d_s"] = plan_s;
   state.counters["plan_14d_cpu_s"] = plan_cpu_s;
+  state.counters["plan_id_pages_read"] =
+      static_cast<double>(store::BlockReader::IdPagesRead() - pages0);
+  state.counters["latency_ms"] = static_cast<double>(fault.latency.count()) / 1000;
   state.counters["blocks"] = blocks;
   state.counters["traces"] = static_cast<double>(blocks) * per_block;
   state.counters["stored_MB"] = static_cast<double>(stored_bytes) / 1e6;
@@ -831,7 +841,61 @@ void BM_TraceById14Days(benchmark::State& state) {
   (void)(*s)->Close();
   std::filesystem::remove_all(dir);
 }
-BENCHMARK(BM_TraceById14Days)->Iterations(1)->UseRealTime()->Unit(benchmark::kSecond);
+BENCHMARK(BM_TraceById14Days)
+    ->ArgName("latency_us")
+    ->Arg(0)
+    ->Arg(5000)
+    ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kSecond);
+
+// What the split window adds to a cut (store.cc): SplitWindow::Links (one
+// fingerprint and probe per trace) over a cut's 10,000 trace ids, 1% of
+// them late parts of traces of the window's blocks, against a window of
+// `window_blocks` blocks of 10,000 ids. Per trace of the cut: `per_trace`.
+void BM_SplitWindowCut(benchmark::State& state) {
+  const int window_blocks = static_cast<int>(state.range(0));
+  constexpr int kIds = 10000;
+  io::MemEnv mem;
+  std::mt19937_64 rng(7);
+  Trace one = RealisticTrace(rng, 2, kT0);
+  auto meta = store::WriteBlock(&mem, "/b", "t", {&one});
+  auto reader = store::BlockReader::Open(
+      store::LocalBlockFiles(&mem, "/b/" + meta->ulid.ToString()), *meta);
+  std::shared_ptr<const store::BlockReader> r(std::move(reader).value());
+  store::SplitWindow w(int64_t{1} << 60, uint64_t{1} << 40);
+  std::vector<std::string> window_ids;
+  int64_t t = 0;
+  for (int b = 0; b < window_blocks; ++b) {
+    std::vector<uint64_t> fps;
+    for (int i = 0; i < kIds; ++i) {
+      window_ids.push_back(Id(rng, 16));
+      fps.push_back(store::SplitWindow::Fingerprint(window_ids.back()));
+    }
+    ++t;
+    w.Add(r, t, fps, t);
+  }
+  std::vector<std::string> cut_ids;
+  for (int i = 0; i < kIds; ++i) {
+    cut_ids.push_back(i % 100 == 0 ? window_ids[rng() % window_ids.size()] : Id(rng, 16));
+  }
+  std::vector<store::BlockTrace> cut(kIds);
+  for (int i = 0; i < kIds; ++i) cut[i].trace_id = cut_ids[i];
+  std::vector<uint64_t> fps;
+  size_t links = 0;
+  for (auto _ : state) {
+    store::SplitLinks l = w.Links(cut, &fps);
+    links = l.entries.size();
+    benchmark::DoNotOptimize(l);
+  }
+  state.counters["links"] = static_cast<double>(links);
+  state.counters["window_ids"] = static_cast<double>(w.ids());
+  state.counters["window_MB"] = static_cast<double>(w.MemoryBytes()) / 1e6;
+  state.counters["per_trace"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * kIds, benchmark::Counter::kIsRate |
+                                                          benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_SplitWindowCut)->ArgName("window_blocks")->Arg(2)->Arg(200)->Unit(benchmark::kMicrosecond);
 
 void BM_BytesPerSpan(benchmark::State& state) {
   std::mt19937_64 rng(4);
@@ -921,6 +985,66 @@ BENCHMARK(BM_BlockCut)
     ->Args({1, 1})
     ->Args({3, 2})
     ->Unit(benchmark::kMillisecond);
+
+// The head's cut of what the OTel JS SDK sends: 1,000 requests of
+// JsSdkRequests (100 spans of 10 traces each, 100k spans, one record per
+// trace, as BM_OtlpWholePath pushes them) received into a real store
+// (untimed), then CutAll (timed): transcoding, dictionary, zstd, files on
+// disk (no fsync cost counted separately). Count its instructions with
+// valgrind --tool=callgrind --toggle-collect='sightline::traces::store::WriteBlockEncoded*'
+// --benchmark_min_time=0 (one cut).
+void BM_BlockCutJsSdk(benchmark::State& state) {
+  std::string dir = std::filesystem::temp_directory_path() /
+                    ("traces_bench_cut_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  auto bodies = JsSdkRequests(1000, 2);
+  telemetry::Registry reg;
+  store::StoreOptions so;
+  so.data_dir = dir;
+  so.run_maintenance = false;
+  so.wal_sync = wal::SyncPolicy::kNone;
+  so.registry = &reg;
+  so.max_block_bytes = 1ull << 40;
+  auto s = store::TraceStore::Open(so);
+  if (!s.ok()) {
+    state.SkipWithError(s.status().ToString().c_str());
+    return;
+  }
+  ingest::ReceiverOptions o;
+  o.registry = &reg;
+  o.rate_limit_bytes = 0;
+  o.convert.max_attribute_value_bytes = 2048;
+  ingest::TracesReceiver r(s->get(), o);
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (const std::string& body : bodies) {
+      coltrace::ExportTraceServiceResponse resp;
+      Status st = r.ExportBody("t", body, false, &resp);
+      if (!st.ok()) state.SkipWithError(st.ToString().c_str());
+    }
+    state.ResumeTiming();
+    Status st = (*s)->CutAll(true);
+    if (!st.ok()) state.SkipWithError(st.ToString().c_str());
+  }
+  // Stored bytes per span: the blocks' files (data, index, bloom), all cuts.
+  double stored = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_regular_file() && (name == "data" || name == "index" || name == "bloom") &&
+        e.path().string().find("/blocks/") != std::string::npos) {
+      stored += static_cast<double>(e.file_size());
+    }
+  }
+  state.counters["bytes_per_span"] = stored / (100000.0 * static_cast<double>(state.iterations()));
+  state.counters["ns_per_span"] = benchmark::Counter(
+      100000.0 * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  (void)(*s)->Close();
+  // SIGHTLINE_KEEP_CUT=1: the block stays (to inspect its sections).
+  if (std::getenv("SIGHTLINE_KEEP_CUT") == nullptr) std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_BlockCutJsSdk)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace sightline::traces

@@ -135,6 +135,13 @@ void App::RegisterModules() {
                      .is_role = false,
                      .start = [this] { return traces_->StartQuerier(); },
                      .stop = nullptr});
+  // The gateway role (an OTel Collector gateway): receivers -> tail
+  // sampling -> persistent queue -> OTLP/HTTP to traces.gateway.endpoint.
+  modules_.Register({.name = "traces-gateway",
+                     .deps = {"server"},
+                     .is_role = false,
+                     .start = [this] { return traces_->StartGateway(); },
+                     .stop = [this] { traces_->Stop(); }});
 
   logs_ = std::make_unique<logs::LogsSignal>(&cfg_, router_.get(), grpc_.get());
   modules_.Register({.name = "logs-ingester",
@@ -192,6 +199,7 @@ void App::RegisterModules() {
       {"scraper", {"metrics-scraper", "profiles-scraper"}},
       {"agent", {"profiles-agent"}},
       {"store-gateway", {"metrics-store-gateway"}},
+      {"gateway", {"traces-gateway"}},
   };
   for (const char* role : {"distributor", "ingester", "querier", "query-frontend",
                            "store-gateway", "compactor", "scraper", "agent", "gateway", "ruler",
@@ -210,6 +218,15 @@ void App::RegisterModules() {
   modules_.RegisterGroup("write", {"distributor", "ingester"});
   modules_.RegisterGroup("read", {"query-frontend", "querier"});
   modules_.RegisterGroup("backend", {"compactor", "store-gateway", "ruler"});
+  // `all` is every role but the gateway (a separate tier in front of the
+  // distributors, which it would clash with: same receivers).
+  {
+    std::vector<std::string> all;
+    for (const auto& r : modules_.Roles()) {
+      if (r != "gateway") all.push_back(r);
+    }
+    modules_.RegisterGroup("all", std::move(all));
+  }
   // With a local profiles ingester in this process (e.g. --target=all or
   // agent,ingester) the agent scrapes into it, so it starts after it.
   if (auto order = modules_.Resolve(cfg_.target);
@@ -358,6 +375,7 @@ Status App::Start() {
   h.listen = cfg_.http.listen;
   h.io_threads = cfg_.http.io_threads;
   h.worker_threads = cfg_.http.worker_threads;
+  h.handlers_on_io_threads = cfg_.http.handlers_on_io_threads;
   h.max_body_bytes = cfg_.http.max_body_bytes;
   h.max_decompressed_bytes = cfg_.http.max_decompressed_bytes;
   h.max_header_bytes = cfg_.http.max_header_bytes;

@@ -17,7 +17,7 @@
 namespace sightline::config {
 namespace {
 
-enum class Kind { kString, kBool, kInt, kBytes, kDuration, kList };
+enum class Kind { kString, kBool, kInt, kBytes, kDuration, kList, kOptBool };
 
 // One settable value: its YAML path, optional stable flag alias, and where it
 // lives in Config. Everything else (YAML loading, flags, /config, --help) is
@@ -61,6 +61,9 @@ std::vector<Field> Fields(Config& c) {
       {"server.http.io_threads", "", Kind::kInt, &c.http.io_threads, "Threads doing network I/O."},
       {"server.http.worker_threads", "", Kind::kInt, &c.http.worker_threads,
        "Threads running request handlers."},
+      {"server.http.handlers_on_io_threads", "", Kind::kBool, &c.http.handlers_on_io_threads,
+       "Run a handler on the I/O thread that read its request while another I/O thread is free "
+       "(no hand-off to a worker)."},
       {"server.grpc.listen", "grpc.listen", Kind::kString, &c.grpc.listen,
        "HOST:PORT for OTLP/gRPC (port 0: any free port)."},
       {"server.grpc.max_recv_bytes", "", Kind::kBytes, &c.grpc.max_recv_bytes,
@@ -200,6 +203,11 @@ std::vector<Field> Fields(Config& c) {
        "Largest trace; spans beyond it are refused and counted (0: unlimited)."},
       {"traces.limits.max_attribute_bytes", "", Kind::kBytes, &c.traces.max_attribute_bytes,
        "Attribute values are cut to this length (0: unlimited)."},
+      {"traces.limits.max_metrics_duration", "", Kind::kDuration,
+       &c.traces.max_metrics_duration,
+       "Tenant's longest TraceQL metrics range (Tempo max_metrics_duration; 0: traces.metrics.max_duration)."},
+      {"traces.limits.max_search_duration", "", Kind::kDuration, &c.traces.max_search_duration,
+       "Tenant's longest search range (Tempo max_search_duration; 0: traces.search.max_duration)."},
       {"traces.store.max_block_duration", "", Kind::kDuration, &c.traces.max_block_duration,
        "The head is cut into a block when its oldest data is this old."},
       {"traces.store.max_block_bytes", "", Kind::kBytes, &c.traces.max_block_bytes,
@@ -212,6 +220,11 @@ std::vector<Field> Fields(Config& c) {
        "How often the object store's block list is re-read."},
       {"traces.store.id_page_cache_bytes", "", Kind::kBytes, &c.traces.id_page_cache_bytes,
        "LRU of blocks' trace-id pages read by find-by-id (0: no cache)."},
+      {"traces.store.split_window", "", Kind::kDuration, &c.traces.split_window,
+       "Traces split over blocks cut within this window are linked at cut time and searched "
+       "whole (0s: 2 x max_block_duration)."},
+      {"traces.store.split_window_max_ids", "", Kind::kInt, &c.traces.split_window_max_ids,
+       "Trace ids the split window may hold (~24 bytes each); past it the oldest blocks leave."},
       {"traces.search.target_bytes_per_job", "", Kind::kBytes,
        &c.traces.search_target_bytes_per_job,
        "Search jobs batch blocks up to this size; progress is streamed per job."},
@@ -221,8 +234,17 @@ std::vector<Field> Fields(Config& c) {
       {"traces.metrics.max_response_series", "", Kind::kInt,
        &c.traces.metrics_max_response_series,
        "TraceQL metrics: max series per answer; over it the answer is partial (0: no limit)."},
-      {"traces.sampling.enabled", "", Kind::kBool, &c.traces.sampling_enabled,
-       "Tail sampling before the store (the gateway configuration turns it on)."},
+      {"traces.metrics.max_duration", "", Kind::kDuration, &c.traces.metrics_max_duration,
+       "TraceQL metrics: longest start-end range; longer answers 400 (Tempo: 3h; 0: no limit)."},
+      {"traces.metrics.max_exemplars", "", Kind::kInt, &c.traces.metrics_max_exemplars,
+       "TraceQL metrics: exemplars when a range query asks none or more (Tempo: 100; 0: off)."},
+      {"traces.search.max_duration", "", Kind::kDuration, &c.traces.search_max_duration,
+       "Search: longest start-end range; longer answers 400 (Tempo: 168h; 0: no limit)."},
+      {"traces.search.max_spans_per_span_set", "", Kind::kInt,
+       &c.traces.search_max_spans_per_span_set,
+       "Search: largest spss; larger answers 400 (Tempo: 100; 0: no limit)."},
+      {"traces.sampling.enabled", "", Kind::kOptBool, &c.traces.sampling_enabled,
+       "Tail sampling (unset: on in the gateway role, off otherwise)."},
       {"traces.sampling.decision_wait", "", Kind::kDuration, &c.traces.sampling_decision_wait,
        "Time from a trace's first span to its sampling decision."},
       {"traces.sampling.num_traces", "", Kind::kInt, &c.traces.sampling_num_traces,
@@ -243,6 +265,29 @@ std::vector<Field> Fields(Config& c) {
        "Write span metrics and service-graph metrics into the metrics store."},
       {"traces.generator.collection_interval", "", Kind::kDuration,
        &c.traces.generator_collection_interval, "How often those metrics are written."},
+      {"traces.gateway.endpoint", "", Kind::kString, &c.traces.gateway_endpoint,
+       "Gateway role: OTLP/HTTP base URL spans are forwarded to (<endpoint>/v1/traces)."},
+      {"traces.gateway.headers", "", Kind::kList, &c.traces.gateway_headers,
+       "Gateway role: extra request headers, Name=value.", /*secret=*/true},
+      {"traces.gateway.compression", "", Kind::kString, &c.traces.gateway_compression,
+       "Gateway role: request body compression, gzip or none."},
+      {"traces.gateway.send_batch_size", "", Kind::kInt, &c.traces.gateway_send_batch_size,
+       "Gateway role: spans per request at most."},
+      {"traces.gateway.batch_timeout", "", Kind::kDuration, &c.traces.gateway_batch_timeout,
+       "Gateway role: longest wait for a batch to fill."},
+      {"traces.gateway.timeout", "", Kind::kDuration, &c.traces.gateway_timeout,
+       "Gateway role: timeout of one export request."},
+      {"traces.gateway.queue_size", "", Kind::kInt, &c.traces.gateway_queue_size,
+       "Gateway role: spans in the persistent queue at most (503 above; 0: no span bound)."},
+      {"traces.gateway.queue_max_bytes", "", Kind::kBytes, &c.traces.gateway_queue_max_bytes,
+       "Gateway role: encoded bytes in the persistent queue at most (503 above)."},
+      {"traces.gateway.retry_initial_interval", "", Kind::kDuration,
+       &c.traces.gateway_retry_initial_interval, "Gateway role: first retry backoff."},
+      {"traces.gateway.retry_max_interval", "", Kind::kDuration,
+       &c.traces.gateway_retry_max_interval, "Gateway role: longest retry backoff."},
+      {"traces.gateway.retry_max_elapsed_time", "", Kind::kDuration,
+       &c.traces.gateway_retry_max_elapsed_time,
+       "Gateway role: a batch is dropped after retrying this long (0: never)."},
       {"profiles.limits.max_profile_size_bytes", "", Kind::kBytes,
        &c.profiles.max_profile_size_bytes, "Largest profile after decompression (413 above)."},
       {"profiles.limits.max_profile_stacktrace_samples", "", Kind::kInt,
@@ -338,6 +383,15 @@ Status SetFromText(const Field& f, std::string_view text) {
       *static_cast<bool*>(f.ptr) = b;
       return Status::Ok();
     }
+    case Kind::kOptBool: {
+      if (text.empty()) {  // `key:` with no value: back to unset
+        *static_cast<std::optional<bool>*>(f.ptr) = std::nullopt;
+        return Status::Ok();
+      }
+      SL_ASSIGN_OR_RETURN(bool b, ParseBool(text));
+      *static_cast<std::optional<bool>*>(f.ptr) = b;
+      return Status::Ok();
+    }
     case Kind::kInt: {
       int v = 0;
       auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -387,6 +441,10 @@ std::string FieldText(const Field& f) {
   switch (f.kind) {
     case Kind::kString: return *static_cast<std::string*>(f.ptr);
     case Kind::kBool: return *static_cast<bool*>(f.ptr) ? "true" : "false";
+    case Kind::kOptBool: {
+      const auto& b = *static_cast<std::optional<bool>*>(f.ptr);
+      return !b.has_value() ? "" : *b ? "true" : "false";
+    }
     case Kind::kInt: return std::to_string(*static_cast<int*>(f.ptr));
     case Kind::kBytes: return FormatBytes(*static_cast<uint64_t*>(f.ptr));
     case Kind::kDuration: return FormatDurationMs(*static_cast<std::chrono::milliseconds*>(f.ptr));
@@ -762,7 +820,7 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
       continue;
     }
     const Field* field = find_field(body);
-    if (field != nullptr && field->kind == Kind::kBool) {
+    if (field != nullptr && (field->kind == Kind::kBool || field->kind == Kind::kOptBool)) {
       flags.push_back({body, "true"});
     } else if (i + 1 < args.size() && args[i + 1].rfind("-", 0) != 0) {
       flags.push_back({body, args[++i]});
@@ -832,9 +890,13 @@ std::string ToYaml(const Config& cfg_in) {
     }
     if (f.kind == Kind::kList) {
       YAML::Node seq(YAML::NodeType::Sequence);
-      for (const auto& v : *static_cast<std::vector<std::string>*>(f.ptr)) seq.push_back(v);
+      for (const auto& v : *static_cast<std::vector<std::string>*>(f.ptr)) {
+        seq.push_back(f.secret ? std::string("<secret>") : v);
+      }
       chain.back()[parts.back()] = seq;
-    } else if (f.kind == Kind::kBool || f.kind == Kind::kInt) {
+    } else if (f.kind == Kind::kOptBool && text.empty()) {
+      continue;  // unset: the role decides
+    } else if (f.kind == Kind::kBool || f.kind == Kind::kInt || f.kind == Kind::kOptBool) {
       chain.back()[parts.back()] = YAML::Load(text);
     } else {
       chain.back()[parts.back()] = text;
@@ -861,7 +923,8 @@ std::string Usage() {
     std::string name = f.alias.empty() ? f.path : f.alias;
     std::string def = FieldText(f);
     out += fmt::format("  --{}={}\n      {}{}\n", name,
-                       f.kind == Kind::kBool ? "true|false" : "VALUE", f.help,
+                       f.kind == Kind::kBool || f.kind == Kind::kOptBool ? "true|false" : "VALUE",
+                       f.help,
                        def.empty() ? "" : fmt::format(" (default {})", def));
   }
   return out;

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct HttpConfig {
   std::chrono::milliseconds shutdown_drain{10'000};
   int io_threads = 2;
   int worker_threads = 8;
+  // Handlers may run on the I/O thread that read the request while another
+  // I/O thread stays free (net/http_server.h).
+  bool handlers_on_io_threads = true;
 };
 
 struct GrpcConfig {
@@ -138,6 +142,11 @@ struct TracesConfig {
   // Blocks keep only their index header and bloom in memory; find-by-id
   // reads one row group's trace-id page and keeps recent ones in this LRU.
   uint64_t id_page_cache_bytes = 32ull << 20;
+  // Split traces: each cut links its traces to the blocks cut within this
+  // window that hold other parts (0: 2 x max_block_duration), so searches
+  // find them without reading every block's ids; at most this many ids.
+  std::chrono::milliseconds split_window{0};
+  int split_window_max_ids = 2'000'000;  // an int: the field table's kInt
   // Search: blocks are batched into jobs of at least this many bytes
   // (Tempo's query_frontend.search.target_bytes_per_job); the streaming
   // querier sends what each job found.
@@ -148,9 +157,25 @@ struct TracesConfig {
   // TraceQL metrics: series limit (Tempo's query_frontend.metrics.
   // max_response_series); over it the answer is cut and marked PARTIAL.
   int metrics_max_response_series = 1000;
+  // TraceQL metrics: longest range (Tempo's query_frontend.metrics.
+  // max_duration, 3h; 0: none) and the tenant's override of it (Tempo's
+  // max_metrics_duration; 0: use the default).
+  std::chrono::milliseconds metrics_max_duration{3 * 3600 * 1000};
+  std::chrono::milliseconds max_metrics_duration{0};
+  // Exemplars of a range query when it asks none or more (Tempo's
+  // query_frontend.metrics.max_exemplars; 0: exemplars off).
+  int metrics_max_exemplars = 100;
+  // Search: longest range (query_frontend.search.max_duration, 168h; 0:
+  // none), the tenant's override (max_search_duration; 0: the default), and
+  // the largest spss (query_frontend.search.max_spans_per_span_set).
+  std::chrono::milliseconds search_max_duration{168ll * 3600 * 1000};
+  std::chrono::milliseconds max_search_duration{0};
+  int search_max_spans_per_span_set = 100;
   // Tail sampling (the seed's gateway policies): keep errors, slow traces,
   // critical attribute values, and a probabilistic share of the rest.
-  bool sampling_enabled = false;
+  // Unset (nullopt): on in the gateway role, off otherwise; an explicit
+  // true/false wins in every role.
+  std::optional<bool> sampling_enabled;
   std::chrono::milliseconds sampling_decision_wait{30 * 1000};
   int sampling_num_traces = 50'000;
   bool sampling_keep_errors = true;
@@ -162,6 +187,20 @@ struct TracesConfig {
   // Metrics from traces (span metrics, service graph) into the metrics store.
   bool generator_enabled = true;
   std::chrono::milliseconds generator_collection_interval{15 * 1000};
+  // The gateway role (an OTel Collector gateway: receivers -> tail sampling
+  // -> a persistent queue -> OTLP/HTTP to `gateway_endpoint`), defaults as
+  // the Collector's batch processor, sending_queue and retry_on_failure.
+  std::string gateway_endpoint;                  // base URL; required by the role
+  std::vector<std::string> gateway_headers;      // "Name=value" added to each request
+  std::string gateway_compression = "gzip";      // gzip or none
+  int gateway_send_batch_size = 8192;            // spans per request (at most, unless one trace is larger)
+  std::chrono::milliseconds gateway_batch_timeout{200};
+  std::chrono::milliseconds gateway_timeout{30 * 1000};  // per request
+  int gateway_queue_size = 100'000;               // spans queued (0: no span bound)
+  uint64_t gateway_queue_max_bytes = 256ull << 20;  // encoded bytes queued
+  std::chrono::milliseconds gateway_retry_initial_interval{5 * 1000};
+  std::chrono::milliseconds gateway_retry_max_interval{30 * 1000};
+  std::chrono::milliseconds gateway_retry_max_elapsed_time{300 * 1000};  // 0: retry forever
 };
 
 // The profiles signal: Pyroscope's per-tenant ingest limits (defaults are

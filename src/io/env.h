@@ -41,6 +41,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +57,10 @@ class WritableFile {
   virtual ~WritableFile();  // closes (without syncing) if still open
 
   virtual Status Append(std::string_view data) = 0;
+  // Appends the pieces in order, exactly as one Append of their
+  // concatenation would (the default builds it and does that); POSIX files
+  // hand large ones to writev(2) without copying them into a buffer.
+  virtual Status AppendV(std::span<const std::string_view> pieces);
   // Hands buffered bytes to the OS.
   virtual Status Flush() = 0;
   // Flush() + fdatasync: the bytes appended so far are durable.

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <climits>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +19,16 @@
 namespace sightline::io {
 
 WritableFile::~WritableFile() = default;
+
+Status WritableFile::AppendV(std::span<const std::string_view> pieces) {
+  if (pieces.size() == 1) return Append(pieces[0]);
+  size_t total = 0;
+  for (std::string_view p : pieces) total += p.size();
+  std::string all;
+  all.reserve(total);
+  for (std::string_view p : pieces) all.append(p);
+  return Append(all);
+}
 RandomAccessFile::~RandomAccessFile() = default;
 Env::~Env() = default;
 
@@ -136,6 +148,19 @@ class PosixWritableFile final : public WritableFile {
     return WriteAll(data);
   }
 
+  Status AppendV(std::span<const std::string_view> pieces) override {
+    if (fd_ < 0) return FailedPreconditionError("append to closed file " + path_);
+    size_t total = 0;
+    for (std::string_view p : pieces) total += p.size();
+    size_ += total;
+    if (buf_.size() + total <= kBufferSize) {
+      for (std::string_view p : pieces) buf_.append(p);
+      return Status::Ok();
+    }
+    SL_RETURN_IF_ERROR(FlushBuffer());
+    return WriteAllV(pieces);
+  }
+
   Status Flush() override {
     if (fd_ < 0) return FailedPreconditionError("flush of closed file " + path_);
     return FlushBuffer();
@@ -176,6 +201,39 @@ class PosixWritableFile final : public WritableFile {
         return PosixError("write " + path_, errno);
       }
       data.remove_prefix(static_cast<size_t>(n));
+    }
+    return Status::Ok();
+  }
+
+  // writev(2) in batches of at most IOV_MAX pieces, resuming after short
+  // writes.
+  Status WriteAllV(std::span<const std::string_view> pieces) {
+    std::vector<struct iovec> iov;
+    iov.reserve(std::min<size_t>(pieces.size(), IOV_MAX));
+    size_t i = 0;     // first piece not fully written
+    size_t done = 0;  // bytes of pieces[i] written
+    while (i < pieces.size()) {
+      iov.clear();
+      for (size_t j = i; j < pieces.size() && iov.size() < IOV_MAX; ++j) {
+        std::string_view p = pieces[j];
+        if (j == i) p.remove_prefix(done);
+        if (p.empty()) continue;
+        iov.push_back({const_cast<char*>(p.data()), p.size()});
+      }
+      if (iov.empty()) break;
+      ssize_t n = ::writev(fd_, iov.data(), static_cast<int>(iov.size()));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return PosixError("write " + path_, errno);
+      }
+      if (n == 0) return PosixError("write " + path_, EIO);
+      size_t left = static_cast<size_t>(n);
+      while (i < pieces.size() && left >= pieces[i].size() - done) {
+        left -= pieces[i].size() - done;
+        done = 0;
+        ++i;
+      }
+      done += left;
     }
     return Status::Ok();
   }

@@ -56,6 +56,9 @@ constexpr auto kLingerTime = std::chrono::milliseconds(1000);
 
 constexpr std::string_view kOtherRoute = "other";
 
+// The largest SO_RCVLOWAT a body read asks for.
+constexpr size_t kMaxRcvLowat = size_t{1} << 20;
+
 // Boost 1.74 Beast speaks boost::string_view.
 std::string_view Sv(beast::string_view s) { return {s.data(), s.size()}; }
 beast::string_view Bv(std::string_view s) { return {s.data(), s.size()}; }
@@ -268,6 +271,16 @@ class HttpServer::Impl {
   }
   uint64_t NextSessionId() { return next_session_id_.fetch_add(1); }
 
+  // A handler may run on the calling I/O thread if this returns true (then
+  // LeaveIoHandler() once it has run): while fewer than io_threads - 1 do.
+  bool TryEnterIoHandler() {
+    if (max_io_handlers_ <= 0) return false;
+    if (io_handlers_.fetch_add(1, std::memory_order_acq_rel) < max_io_handlers_) return true;
+    io_handlers_.fetch_sub(1, std::memory_order_acq_rel);
+    return false;
+  }
+  void LeaveIoHandler() { io_handlers_.fetch_sub(1, std::memory_order_acq_rel); }
+
   void RequestStarted() { active_requests_.fetch_add(1); }
   void RequestEnded() { active_requests_.fetch_sub(1); }
   telemetry::Gauge& in_flight() { return in_flight_; }
@@ -327,6 +340,9 @@ class HttpServer::Impl {
   std::atomic<bool> stopped_{false};
   std::atomic<int> active_requests_{0};
   std::atomic<uint64_t> next_session_id_{1};
+  const int max_io_handlers_ =
+      options_.handlers_on_io_threads ? std::max(1, options_.io_threads) - 1 : 0;
+  std::atomic<int> io_handlers_{0};
   std::mutex stop_mu_;
 
   std::mutex sessions_mu_;
@@ -632,7 +648,8 @@ class WsConn final : public WebSocket, public std::enable_shared_from_this<WsCon
 // Asio idiom; a shared_ptr because several asynchronous operations and the
 // worker that runs its handler share it). Everything except RunHandler runs
 // on the connection's strand; RunHandler runs on a worker while no I/O is
-// pending for the connection, and only touches request/response state.
+// pending for the connection, and only touches request/response state
+// (HandleRequest may also run on the strand itself, see Dispatch).
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(HttpServer::Impl* server, tcp::socket socket)
@@ -807,10 +824,61 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadBody() {
+    // A Content-Length body goes straight from the socket into body_: no
+    // copy out of buffer_ through the parser, and one wake-up for the bulk
+    // of it rather than one per segment that arrives (SO_RCVLOWAT).
+    // Chunked bodies, and pipelined bytes beyond this body, take the parser.
+    if (auto len = parser_->content_length();
+        len && *len > 0 && *len <= body_limit_ && buffer_.size() <= *len) {
+      body_.clear();
+      body_.resize(static_cast<size_t>(*len));
+      const size_t have = buffer_.size();
+      asio::buffer_copy(asio::buffer(body_.data(), have), buffer_.data());
+      buffer_.consume(have);
+      body_read_ = have;
+      stream_.expires_after(server_->options().request_timeout);
+      return ReadRawBody();
+    }
     stream_.expires_after(server_->options().request_timeout);
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
+  }
+
+  void ReadRawBody() {
+    const size_t left = body_.size() - body_read_;
+    if (left == 0) {
+      SetRcvLowat(1);
+      return Dispatch(/*raw_body=*/true);
+    }
+    // Wake up when the rest is in (at most half the receive buffer, the
+    // kernel caps it there anyway); never more than what is still to come,
+    // or the read would wait for bytes that are not sent.
+    SetRcvLowat(std::min<size_t>(left, kMaxRcvLowat));
+    stream_.async_read_some(asio::buffer(body_.data() + body_read_, left),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->OnRawBody(ec, n);
+                            });
+  }
+
+  void OnRawBody(beast::error_code ec, size_t n) {
+    if (ec) {
+      SetRcvLowat(1);
+      if (IsConnectionEnd(ec)) return Close();
+      return Reject(400, "malformed HTTP request body: " + ec.message(), /*close=*/true);
+    }
+    body_read_ += n;
+    ReadRawBody();
+  }
+
+  void SetRcvLowat(size_t bytes) {
+    int v = static_cast<int>(bytes);
+    if (v == rcvlowat_) return;
+    // Best effort: without it the read only wakes up more often.
+    if (::setsockopt(stream_.socket().native_handle(), SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v) ==
+        0) {
+      rcvlowat_ = v;
+    }
   }
 
   void OnBody(beast::error_code ec) {
@@ -826,15 +894,29 @@ class Session : public std::enable_shared_from_this<Session> {
     Dispatch();
   }
 
-  void Dispatch() {
+  // With raw_body, body_ holds the body (ReadRawBody), else the parser does.
+  void Dispatch(bool raw_body = false) {
     state_ = State::kHandling;
     stream_.expires_never();
-    body_ = std::move(parser_->get().body());
+    if (!raw_body) body_ = std::move(parser_->get().body());
+    if (server_->TryEnterIoHandler()) {
+      // On this I/O thread (the strand): no hand-off to a worker and back.
+      HandleRequest();
+      server_->LeaveIoHandler();
+      return Write();
+    }
     server_->workers().Submit([self = shared_from_this()] { self->RunHandler(); });
   }
 
   // Worker thread.
   void RunHandler() {
+    HandleRequest();
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->Write(); });
+  }
+
+  // A worker, or the strand (Dispatch): decodes the body, runs the handler,
+  // fills response_.
+  void HandleRequest() {
     HttpResponse out;
     const RouteOptions& ro = route_->options;
     bool ok = true;
@@ -874,7 +956,6 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
     BuildResponse(std::move(out), /*may_compress=*/true);
-    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->Write(); });
   }
 
   // Worker thread: the WebSocket route's handler decides between an upgrade
@@ -1079,6 +1160,8 @@ class Session : public std::enable_shared_from_this<Session> {
   http::response<http::string_body> response_;
   HttpRequest request_;
   std::string body_;
+  size_t body_read_ = 0;  // ReadRawBody: bytes of body_ in
+  int rcvlowat_ = 1;      // the socket's SO_RCVLOWAT
   std::string method_;
   const Router::Route* route_ = nullptr;
   Codec codec_ = Codec::kNone;

@@ -1,8 +1,10 @@
 // HttpServer: the HTTP/1.1 server every Sightline API is served from.
 //
 // Connections are handled by `io_threads` I/O threads (Boost.Beast/Asio, kept
-// out of this header); handlers never run there but on `worker_threads`
-// worker threads, so a slow query cannot stall other connections' I/O.
+// out of this header); handlers run on `worker_threads` worker threads or,
+// while another I/O thread stays free, on the I/O thread that read the
+// request (handlers_on_io_threads), so a slow handler never stalls all of
+// the other connections' I/O.
 //
 // Per request, in order (docs/http.md has the user-facing version):
 //   1. Read the header within read_header_timeout (counted from the accept,
@@ -17,7 +19,8 @@
 //   3. Answer "100 Continue" if the client expects it, then read the body
 //      (Content-Length or chunked) within request_timeout; a chunked body
 //      that grows past the limit → 413 and close.
-//   4. On a worker: undo Content-Encoding (gzip, deflate, snappy, zstd)
+//   4. On a worker (or on the I/O thread itself, see
+//      handlers_on_io_threads): undo Content-Encoding (gzip, deflate, snappy, zstd)
 //      bounded by the decompressed limit (413 over it, 400 malformed), parse
 //      a form body, run the handler (an exception becomes a 500).
 //   5. gzip the response if the client accepts it and it is worth it, write
@@ -61,6 +64,12 @@ struct HttpServerOptions {
   std::string listen = "0.0.0.0:3100";
   int io_threads = 2;
   int worker_threads = 4;
+  // Handlers may run on an I/O thread, skipping the hand-off to a worker
+  // and back (two thread wake-ups per request), while at least one other
+  // I/O thread is free for the other connections' I/O: at most
+  // io_threads - 1 handlers run there at once, the rest go to the workers.
+  // WebSocket upgrades always go to a worker. False: always a worker.
+  bool handlers_on_io_threads = true;
   // Request body as sent (before decompression).
   size_t max_body_bytes = size_t{64} << 20;
   // Request body after undoing Content-Encoding.

@@ -73,13 +73,19 @@ uint64_t EncodedEnd(uint64_t offset, uint64_t size) {
   return offset;
 }
 
-uint64_t EncodeRecord(std::string_view record, uint8_t flags, uint64_t* offset, std::string* out,
-                      uint64_t* completed_pages) {
+namespace {
+
+// Frames `record` at `*offset`: calls header(const char*), payload(view) and
+// pad(n) (n <= kHeaderSize zero bytes) in file order.
+template <typename Header, typename Payload, typename Pad>
+uint64_t FrameRecord(std::string_view record, uint8_t flags, uint64_t* offset,
+                     uint64_t* completed_pages, Header&& header_fn, Payload&& payload_fn,
+                     Pad&& pad_fn) {
   bool first = true;
   uint64_t pos = *offset;
   uint64_t start = pos;
   auto pad = [&](uint64_t n) {
-    out->append(n, '\0');
+    pad_fn(static_cast<size_t>(n));
     pos += n;
     if (completed_pages) ++*completed_pages;
   };
@@ -103,8 +109,8 @@ uint64_t EncodeRecord(std::string_view record, uint8_t flags, uint64_t* offset, 
     header[4] = static_cast<char>(crc >> 16);
     header[5] = static_cast<char>(crc >> 8);
     header[6] = static_cast<char>(crc);
-    out->append(header, kHeaderSize);
-    out->append(part);
+    header_fn(header);
+    payload_fn(part);
     pos += kHeaderSize + n;
     record.remove_prefix(n);
     first = false;
@@ -116,6 +122,40 @@ uint64_t EncodeRecord(std::string_view record, uint8_t flags, uint64_t* offset, 
   }
   *offset = pos;
   return start;
+}
+
+constexpr char kZeros[kHeaderSize] = {};
+
+}  // namespace
+
+uint64_t EncodeRecord(std::string_view record, uint8_t flags, uint64_t* offset, std::string* out,
+                      uint64_t* completed_pages) {
+  return FrameRecord(
+      record, flags, offset, completed_pages,
+      [&](const char* header) { out->append(header, kHeaderSize); },
+      [&](std::string_view part) { out->append(part); },
+      [&](size_t n) { out->append(n, '\0'); });
+}
+
+uint64_t EncodeRecordGather(std::string_view record, uint8_t flags, uint64_t* offset,
+                            GatherBuffer* out, uint64_t* completed_pages) {
+  return FrameRecord(
+      record, flags, offset, completed_pages,
+      [&](const char* header) {
+        auto& h = out->headers.emplace_back();
+        std::copy(header, header + kHeaderSize, h.begin());
+        out->pieces.emplace_back(h.data(), kHeaderSize);
+        out->bytes += kHeaderSize;
+      },
+      [&](std::string_view part) {
+        if (part.empty()) return;
+        out->pieces.push_back(part);
+        out->bytes += part.size();
+      },
+      [&](size_t n) {
+        out->pieces.emplace_back(kZeros, n);
+        out->bytes += n;
+      });
 }
 
 SegmentReader::SegmentReader(const io::RandomAccessFile* file) : file_(file), size_(file->Size()) {}

@@ -8,10 +8,13 @@
 // thread at a time.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 #include "io/env.h"
@@ -56,6 +59,27 @@ uint64_t EncodedEnd(uint64_t offset, uint64_t size);
 // Returns the offset of the record's first fragment (after any padding).
 uint64_t EncodeRecord(std::string_view record, uint8_t flags, uint64_t* offset, std::string* out,
                       uint64_t* completed_pages = nullptr);
+
+// The pieces of framed records, for a gathering write (writev): views of
+// the records' own bytes (not copied), of fragment headers kept in
+// `headers` (stable addresses) and of static zero padding. Valid while the
+// records and this object are.
+struct GatherBuffer {
+  std::deque<std::array<char, kHeaderSize>> headers;
+  std::vector<std::string_view> pieces;
+  uint64_t bytes = 0;  // sum of the pieces' sizes
+
+  void Clear() {
+    headers.clear();
+    pieces.clear();
+    bytes = 0;
+  }
+};
+
+// EncodeRecord's framing, into `out` as pieces: the same bytes, in order,
+// as EncodeRecord would append to a string.
+uint64_t EncodeRecordGather(std::string_view record, uint8_t flags, uint64_t* offset,
+                            GatherBuffer* out, uint64_t* completed_pages = nullptr);
 
 // Zero padding that completes the page `offset` is in (nothing at a page
 // boundary). Written when a segment is closed, so that closed segments are a

@@ -466,27 +466,30 @@ Status Wal::Recover() {
 
 Status Wal::WriteBatch(const std::vector<Writer*>& batch, bool* sync_failed) {
   SL_RETURN_IF_ERROR(EnsureSegment());
-  buf_.clear();
-  uint64_t off = seg_offset_;  // including what is in buf_
+  // The records are framed as pieces (headers, the records' own bytes,
+  // padding) and written with one gathering write: no copy into a batch
+  // buffer.
+  gather_.Clear();
+  compressed_.clear();
+  uint64_t off = seg_offset_;  // including what is in gather_
   uint64_t batch_start = seg_offset_;
   uint64_t pages = 0;
   uint64_t bytes_written = 0;
   auto write_buf = [&]() -> Status {
-    if (buf_.empty()) return Status::Ok();
+    if (gather_.pieces.empty()) return Status::Ok();
     metrics_->page_flushes.Inc();
-    Status s = file_->Append(buf_);
+    Status s = file_->AppendV(gather_.pieces);
     if (s.ok()) s = file_->Flush();
     if (!s.ok()) {
       need_recovery_ = true;
       recovery_offset_ = batch_start;
       return s;
     }
-    bytes_written += buf_.size();
+    bytes_written += gather_.bytes;
     seg_offset_ = off;
-    buf_.clear();
+    gather_.Clear();
     return Status::Ok();
   };
-  std::string compressed;
   for (Writer* w : batch) {
     w->pos = WalPosition{segment_, off, false};
     bool first = true;
@@ -497,8 +500,8 @@ Status Wal::WriteBatch(const std::vector<Writer*>& batch, bool* sync_failed) {
         Codec codec = options_.compression == Compression::kSnappy ? Codec::kSnappy : Codec::kZstd;
         auto c = Compress(codec, rec);
         if (c.ok() && c->size() < rec.size()) {
-          compressed = std::move(*c);
-          payload = compressed;
+          // A deque: the pieces point into its strings, which never move.
+          payload = compressed_.emplace_back(std::move(*c));
           flags = codec == Codec::kSnappy ? kSnappyFlag : kZstdFlag;
         }
       }
@@ -517,7 +520,7 @@ Status Wal::WriteBatch(const std::vector<Writer*>& batch, bool* sync_failed) {
         off = 0;
         batch_start = 0;
       }
-      uint64_t start = EncodeRecord(payload, flags, &off, &buf_, &pages);
+      uint64_t start = EncodeRecordGather(payload, flags, &off, &gather_, &pages);
       if (first) w->pos = WalPosition{segment_, start, false};
       first = false;
     }

@@ -16,9 +16,11 @@
 // SyncPolicy::kAlways (the default), fdatasync'd: an acknowledged write is in
 // the WAL. Concurrent Appends are batched (LevelDB's writer queue: the first
 // waiting appender writes everybody's records with one write and one
-// fdatasync). kBatch acknowledges after the next fsync, which happens at most
-// every `sync_interval`; kNone acknowledges after the write(2) (a process
-// crash loses nothing, a machine crash may lose the tail).
+// fdatasync; the write gathers the fragment headers and the callers' own
+// record bytes with writev(2), it does not copy them into a batch buffer).
+// kBatch acknowledges after the next fsync, which happens at most every
+// `sync_interval`; kNone acknowledges after the write(2) (a process crash
+// loses nothing, a machine crash may lose the tail).
 //
 // Records never span segments. A record that does not fit in the rest of the
 // current segment starts a new one; a record larger than a whole segment gets
@@ -231,7 +233,8 @@ class Wal {
   bool need_recovery_ = false;  // a write or fsync failed: cut back to recovery_offset_
   uint64_t recovery_offset_ = 0;
   std::chrono::steady_clock::time_point last_sync_{};
-  std::string buf_;
+  GatherBuffer gather_;               // WriteBatch: the batch's framed pieces
+  std::deque<std::string> compressed_;  // WriteBatch: compressed records
 
   std::mutex checkpoint_mu_;  // serializes Checkpoint / RemoveSegmentsBefore
 };

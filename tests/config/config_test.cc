@@ -194,5 +194,35 @@ TEST(ConfigTest, ScrapeSectionsAndLimits) {
   EXPECT_EQ(s.message(), "f.yaml:3: unknown key \"bogus\" in metrics.limits");
 }
 
+// traces.sampling.enabled is a tri-state: unset lets the role decide (on
+// in the gateway), an explicit false or true wins; the gateway's fields.
+TEST(ConfigTest, SamplingTriStateAndGatewayFields) {
+  auto unset = ParseCommandLine({});
+  ASSERT_TRUE(unset.ok());
+  EXPECT_FALSE(unset->config.traces.sampling_enabled.has_value());
+  EXPECT_EQ(ToYaml(unset->config).find("enabled: ~"), std::string::npos);
+  auto off = ParseCommandLine({"--traces.sampling.enabled=false"});
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->config.traces.sampling_enabled, std::optional<bool>(false));
+  auto bare = ParseCommandLine({"--traces.sampling.enabled"});
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(bare->config.traces.sampling_enabled, std::optional<bool>(true));
+  testing::TempDir dir;
+  testing::WriteFile(dir.Join("c.yaml"),
+                     "traces:\n  sampling:\n    enabled: false\n  gateway:\n"
+                     "    endpoint: http://d:4318\n    headers: [Authorization=Bearer x]\n"
+                     "    send_batch_size: 100\n    retry_max_elapsed_time: 1m\n");
+  auto f = ParseCommandLine({"--config.file=" + dir.Join("c.yaml")});
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->config.traces.sampling_enabled, std::optional<bool>(false));
+  EXPECT_EQ(f->config.traces.gateway_endpoint, "http://d:4318");
+  EXPECT_EQ(f->config.traces.gateway_headers, std::vector<std::string>{"Authorization=Bearer x"});
+  EXPECT_EQ(f->config.traces.gateway_send_batch_size, 100);
+  EXPECT_EQ(f->config.traces.gateway_retry_max_elapsed_time, std::chrono::minutes(1));
+  std::string yaml = ToYaml(f->config);
+  EXPECT_EQ(yaml.find("Bearer x"), std::string::npos) << "headers are secret";
+  EXPECT_NE(yaml.find("<secret>"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sightline::config

@@ -89,6 +89,35 @@ TEST_P(EnvContractTest, WriteThenReadBack) {
   EXPECT_FALSE(env()->FileExists(P("g")));
 }
 
+TEST_P(EnvContractTest, AppendVWritesThePiecesInOrder) {
+  // Small pieces (buffered), large ones (POSIX: writev), more pieces than
+  // IOV_MAX (1024), empty ones, mixed with plain Appends.
+  std::string expected;
+  auto f = env()->NewWritableFile(P("v"));
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  std::vector<std::string> store;
+  for (int round = 0; round < 4; ++round) {
+    store.clear();
+    const size_t count = round == 3 ? 3000 : 5 + round;
+    for (size_t i = 0; i < count; ++i) {
+      size_t n = round == 0 ? 10 : round == 1 ? (i % 3 == 0 ? 0 : 40000) : round == 2 ? 300000 : 77;
+      store.push_back(Pattern(n, static_cast<uint32_t>(round * 7 + i)));
+    }
+    std::vector<std::string_view> pieces(store.begin(), store.end());
+    ASSERT_TRUE((*f)->AppendV(pieces).ok());
+    for (const auto& s : store) expected += s;
+    ASSERT_TRUE((*f)->Append("|").ok());
+    expected += "|";
+    EXPECT_EQ((*f)->Size(), expected.size());
+  }
+  ASSERT_TRUE((*f)->Sync().ok());
+  ASSERT_TRUE((*f)->Close().ok());
+  auto content = env()->ReadFile(P("v"));
+  ASSERT_TRUE(content.ok());
+  EXPECT_EQ(content->size(), expected.size());
+  EXPECT_TRUE(*content == expected);
+}
+
 TEST_P(EnvContractTest, WritableTruncatesAppendableAppends) {
   ASSERT_TRUE(WriteAll(env(), P("f"), "hello").ok());
   ASSERT_TRUE(WriteAll(env(), P("f"), "abc").ok());

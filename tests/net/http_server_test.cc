@@ -133,7 +133,7 @@ class HttpServerTest : public ::testing::Test {
 
   void Start(HttpServerOptions o = {}) {
     o.listen = "127.0.0.1:0";
-    o.io_threads = 1;
+    o.io_threads = io_threads_;
     o.worker_threads = 2;
     o.max_body_bytes = kMaxBody;
     o.max_decompressed_bytes = kMaxDecompressed;
@@ -171,6 +171,9 @@ class HttpServerTest : public ::testing::Test {
   std::unique_ptr<HttpServer> server_;
   std::string addr_;
   std::atomic<bool> slow_started_{false};
+  // One I/O thread: every handler runs on a worker (HandlersOnIoThreads
+  // below uses more).
+  int io_threads_ = 1;
 };
 
 TEST_F(HttpServerTest, BindsAFreePortOnPortZero) {
@@ -625,6 +628,161 @@ TEST_F(HttpServerTest, ManyConcurrentClients) {
   EXPECT_EQ(ok.load(), 160);
 }
 
+
+// Bodies of every size go through the direct Content-Length read (what is
+// already in the header's buffer, then straight from the socket) intact,
+// on a connection that is kept alive, also when the body arrives in pieces
+// slowly (SO_RCVLOWAT asks for the rest; the pieces must still be read).
+TEST_F(HttpServerTest, ContentLengthBodiesOfEverySizeArriveIntact) {
+  Start();
+  auto c = Connect();
+  for (size_t n : {size_t{1}, size_t{100}, size_t{4095}, size_t{4096}, size_t{70000},
+                   size_t{1} << 20, size_t{5} << 20}) {
+    std::string body = Compressible(n);
+    body[n / 2] = 'X';
+    ASSERT_TRUE(c->Send(BuildRequest("POST", "/echo", "", body)));
+    auto r = c->Read(10s);
+    ASSERT_TRUE(r.has_value()) << n;
+    EXPECT_EQ(r->status, 200) << n;
+    EXPECT_EQ(r->body.size(), n);
+    EXPECT_TRUE(r->body == body) << n;
+  }
+  // Header, then the body in three pieces with pauses.
+  std::string body = Compressible(300000);
+  ASSERT_TRUE(c->Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 300000\r\n\r\n" +
+                      body.substr(0, 1000)));
+  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(c->Send(body.substr(1000, 200000)));
+  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(c->Send(body.substr(201000)));
+  auto r = c->Read(10s);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->body == body);
+  // A request right behind a body in the same write is answered too.
+  ASSERT_TRUE(c->Send(BuildRequest("POST", "/echo", "", "first") + BuildRequest("GET", "/hello")));
+  auto a = c->Read(5s);
+  auto b = c->Read(5s);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->body, "first");
+  EXPECT_EQ(b->body, "hello");
+}
+
+// A client that stops in the middle of a body: the connection closes after
+// request_timeout, the server keeps serving.
+TEST_F(HttpServerTest, BodyThatStopsHalfwayIsCutOff) {
+  HttpServerOptions o;
+  o.request_timeout = 300ms;
+  Start(o);
+  auto c = Connect();
+  ASSERT_TRUE(c->Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n" +
+                      std::string(500000, 'a')));
+  EXPECT_TRUE(c->WaitClosed(5s));
+  ExpectStillServing();
+}
+
+// handlers_on_io_threads with several I/O threads: handlers run on the I/O
+// thread that read the request while another one stays free, so a slow
+// handler never holds up the other connections.
+class HandlersOnIoThreadsTest : public HttpServerTest {
+ protected:
+  void SetUp() override {
+    HttpServerTest::SetUp();
+    io_threads_ = 2;
+    router_.Handle("POST", "/block", [this](HttpRequest& req, HttpResponse& resp) {
+      std::unique_lock lock(block_mu_);
+      ++blocked_;
+      block_cv_.notify_all();
+      block_cv_.wait_for(lock, 10s, [&] { return released_; });
+      resp.Text(200, std::to_string(req.body().size()));
+    });
+  }
+  void Release() {
+    std::lock_guard lock(block_mu_);
+    released_ = true;
+    block_cv_.notify_all();
+  }
+  bool WaitBlocked(int n) {
+    std::unique_lock lock(block_mu_);
+    return block_cv_.wait_for(lock, 5s, [&] { return blocked_ >= n; });
+  }
+
+  std::mutex block_mu_;
+  std::condition_variable block_cv_;
+  int blocked_ = 0;
+  bool released_ = false;
+};
+
+TEST_F(HandlersOnIoThreadsTest, BlockedHandlersDoNotStopOtherConnections) {
+  Start();
+  // Two blocked handlers: one on an I/O thread (at most io_threads - 1
+  // there), the other on a worker; the connections' I/O goes on and the
+  // other worker answers the rest.
+  std::vector<std::unique_ptr<RawConnection>> blocked;
+  for (int i = 0; i < 2; ++i) {
+    blocked.push_back(Connect());
+    ASSERT_TRUE(blocked.back()->Send(BuildRequest("POST", "/block", "", std::string(200000, 'b'))));
+  }
+  ASSERT_TRUE(WaitBlocked(2));
+  for (int i = 0; i < 20; ++i) ExpectStillServing();
+  auto c = Connect();
+  std::string body = Compressible(2 << 20);
+  ASSERT_TRUE(c->Send(BuildRequest("POST", "/echo", "", body)));
+  auto r = c->Read(5s);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->body == body);
+  Release();
+  for (auto& b : blocked) {
+    auto br = b->Read(10s);
+    ASSERT_TRUE(br.has_value());
+    EXPECT_EQ(br->status, 200);
+    EXPECT_EQ(br->body, "200000");
+  }
+}
+
+TEST_F(HandlersOnIoThreadsTest, KeepAlivePipeliningAndConcurrentClients) {
+  Start();
+  auto c = Connect();
+  ASSERT_TRUE(c->Send(BuildRequest("GET", "/hello") + BuildRequest("POST", "/echo", "", "abc") +
+                      BuildRequest("POST", "/echo", "", Compressible(100000))));
+  auto a = c->Read(5s);
+  auto b = c->Read(5s);
+  auto d = c->Read(5s);
+  ASSERT_TRUE(a && b && d);
+  EXPECT_EQ(a->body, "hello");
+  EXPECT_EQ(b->body, "abc");
+  EXPECT_TRUE(d->body == Compressible(100000));
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      auto conn = RawConnection::Connect(addr_);
+      if (!conn) return;
+      std::string body = Compressible(1000 + 20000 * t);
+      for (int i = 0; i < 20; ++i) {
+        if (!conn->Send(BuildRequest("POST", "/echo", "", body))) return;
+        auto r = conn->Read(10s);
+        if (r && r->body == body) ok.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 160);
+}
+
+TEST_F(HandlersOnIoThreadsTest, StopDrainsAHandlerOnAnIoThread) {
+  Start();
+  auto c = Connect();
+  ASSERT_TRUE(c->Send(BuildRequest("POST", "/block", "", "x")));
+  ASSERT_TRUE(WaitBlocked(1));
+  auto stopped = std::async(std::launch::async, [&] { server_->Stop(10s); });
+  std::this_thread::sleep_for(100ms);
+  Release();
+  auto r = c->Read(5s);
+  ASSERT_TRUE(r.has_value()) << "in-flight request was not answered";
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->Header("connection"), "close");
+  stopped.wait();
+}
 
 // The HTTP/2 hand-over (on_h2c_connection): a connection that opens with the
 // client preface is given to the callback with every byte still unread, even

@@ -1,14 +1,20 @@
 // The Tempo HTTP API over a real TraceStore: trace by id in Tempo's JSON and
 // protobuf shapes (v1 and v2, start/end), errors, echo and buildinfo, and
 // search / tags / metrics going through the TraceQL engine.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include "config/config.h"
+#include "config/overrides.h"
 #include "harness/harness.h"
+#include "net/grpc_server.h"
 #include "net/http.h"
 #include "opentelemetry/proto/trace/v1/trace.pb.h"
 #include "telemetry/metrics.h"
+#include "tempo/tempo.grpc.pb.h"
 #include "tempo/tempo.pb.h"
+#include "traces/api/streaming_querier.h"
 #include "traces/api/tempo_api.h"
 #include "traces/ingest/ids.h"
 #include "traces/store/store.h"
@@ -168,6 +174,234 @@ TEST_F(TempoApiTest, SearchTagsAndMetricsThroughTraceQL) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find("\"series\""), std::string::npos);
   EXPECT_NE(r.body.find("\"samples\""), std::string::npos) << r.body;
+}
+
+// Tempo's query-frontend limits (query_limits.h): metrics max_duration (3h,
+// per-tenant override), max_exemplars (100: the default when the request
+// asks none), search max_duration (168h) and max_spans_per_span_set (100),
+// each refused with Tempo's status and message.
+TEST_F(TempoApiTest, QueryFrontendLimitsAsTempo) {
+  const uint64_t s = kT0 / 1'000'000'000ull;  // 1700000000: not on a minute
+  const std::string q = net::PercentEncode("{} | count_over_time()");
+  auto range = [&](uint64_t start, uint64_t end, const std::string& extra = "") {
+    return "/api/metrics/query_range?q=" + q + "&start=" + std::to_string(start) +
+           "&end=" + std::to_string(end) + "&step=60s" + extra;
+  };
+  // 3h exactly after alignment: allowed; one more second is a step more.
+  const uint64_t a = s - s % 60;
+  auto r = Get(range(a, a + 3 * 3600));
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = Get(range(a, a + 3 * 3600 + 1));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body, "range specified by start and end (3h1m0s) exceeds 3h0m0s. received start=" +
+                        std::to_string(a * 1'000'000'000ull) +
+                        " end=" + std::to_string((a + 3 * 3600 + 60) * 1'000'000'000ull) + "\n");
+  r = Get("/api/metrics/query?q=" + q + "&start=" + std::to_string(s) +
+          "&end=" + std::to_string(s + 4 * 3600));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("(4h0m0s) exceeds 3h0m0s"), std::string::npos) << r.body;
+
+  // Exemplars: none asked for -> Tempo's max_exemplars; a count is honoured.
+  auto exemplars = [&](const std::string& target) {
+    auto resp = Get(target);
+    EXPECT_EQ(resp.status, 200) << resp.body;
+    size_t n = 0;
+    for (size_t at = resp.body.find("\"trace:id\""); at != std::string::npos;
+         at = resp.body.find("\"trace:id\"", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_EQ(exemplars(range(s - 60, s + 120)), 2u);  // two traces, one each
+  EXPECT_EQ(exemplars(range(s - 60, s + 120, "&exemplars=1")), 1u);
+
+  // Search: spss over 100 and ranges over 168h.
+  r = Get("/api/search?q=%7B%7D&spss=101");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body, "spans per span set exceeds 100. received 101\n");
+  EXPECT_EQ(Get("/api/search?q=%7B%7D&spss=100").status, 200);
+  r = Get("/api/search?q=%7B%7D&start=" + std::to_string(s) +
+          "&end=" + std::to_string(s + 168 * 3600 + 1));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body, "range specified by start and end exceeds 168h0m0s. received start=" +
+                        std::to_string(s) + " end=" + std::to_string(s + 168 * 3600 + 1) + "\n");
+
+  // Other limits, and a tenant override of the metrics range.
+  net::Router other;
+  ApiOptions ao;
+  ao.limits.metrics_max_exemplars = 0;
+  ao.limits.max_spans_per_span_set = 0;
+  ao.limits.metrics_max_duration_for = [](std::string_view tenant) -> uint64_t {
+    return tenant == "anonymous" ? 5ull * 3600 * 1'000'000'000 : 0;
+  };
+  RegisterTempoApi(other, store.get(), ao);
+  auto get_other = [&](const std::string& target) {
+    auto req = net::HttpRequest::Make("GET", target, net::HttpHeaders{});
+    EXPECT_TRUE(req.ok());
+    req->set_tenant("anonymous");
+    net::HttpResponse resp;
+    other.Serve(*req, resp);
+    return resp;
+  };
+  r = get_other(range(a, a + 4 * 3600));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body.find("exemplars"), std::string::npos) << r.body;
+  r = get_other(range(a, a + 6 * 3600));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("exceeds 5h0m0s"), std::string::npos) << r.body;
+  EXPECT_EQ(get_other("/api/search?q=%7B%7D&spss=500").status, 200);
+}
+
+// The limits from the config: Tempo's defaults, the `traces.metrics` /
+// `traces.search` keys, and the per-tenant traces.limits overrides.
+TEST(QueryLimitsConfig, DefaultsKeysAndTenantOverrides) {
+  config::Config c;
+  QueryLimits d = QueryLimitsFromConfig(c.traces, nullptr);
+  EXPECT_EQ(d.MetricsMaxDuration("x"), 3ull * 3600 * 1'000'000'000);
+  EXPECT_EQ(d.SearchMaxDuration("x"), 168ull * 3600 * 1'000'000'000);
+  EXPECT_EQ(d.Exemplars(0), 100u);
+  EXPECT_EQ(d.Exemplars(7), 7u);
+  EXPECT_EQ(d.Exemplars(500), 100u);
+  EXPECT_EQ(d.CheckSpansPerSpanSet(100), "");
+  ASSERT_TRUE(config::LoadYaml("traces:\n"
+                               "  metrics: {max_duration: 1h, max_exemplars: 0}\n"
+                               "  search: {max_duration: 24h, max_spans_per_span_set: 10}\n"
+                               "overrides:\n"
+                               "  team-a:\n"
+                               "    traces: {limits: {max_metrics_duration: 6h, max_search_duration: 48h}}\n",
+                               "t.yaml", &c)
+                  .ok());
+  auto ov = config::TenantOverrides::Parse(
+      c,
+      "overrides:\n  team-a:\n    traces: {limits: {max_metrics_duration: 6h, "
+      "max_search_duration: 48h}}\n",
+      "t.yaml");
+  ASSERT_TRUE(ov.ok()) << ov.status().ToString();
+  QueryLimits l = QueryLimitsFromConfig(c.traces, *ov);
+  EXPECT_EQ(l.MetricsMaxDuration("team-b"), 3600ull * 1'000'000'000);
+  EXPECT_EQ(l.MetricsMaxDuration("team-a"), 6ull * 3600 * 1'000'000'000);
+  EXPECT_EQ(l.SearchMaxDuration("team-b"), 24ull * 3600 * 1'000'000'000);
+  EXPECT_EQ(l.SearchMaxDuration("team-a"), 48ull * 3600 * 1'000'000'000);
+  EXPECT_EQ(l.Exemplars(5), 0u);
+  EXPECT_EQ(l.CheckSpansPerSpanSet(11), "spans per span set exceeds 10. received 11");
+}
+
+// The same limits on the streaming gRPC querier: Tempo's combiner answers
+// its frontend's 400s as INVALID_ARGUMENT with the same message.
+TEST_F(TempoApiTest, StreamingQuerierLimitsAsTempo) {
+  net::GrpcServerOptions go;
+  go.listen = "127.0.0.1:0";
+  net::GrpcServer server(go);
+  StreamingQuerierOptions so;
+  so.stream_interval = std::chrono::milliseconds(0);
+  so.multitenancy = true;
+  so.limits.metrics_max_duration_for = [](std::string_view tenant) -> uint64_t {
+    return tenant == "team-b" ? 5ull * 3600 * 1'000'000'000 : 0;
+  };
+  StreamingQuerier querier(store.get(), so);
+  querier.Register(server);
+  ASSERT_TRUE(server.Start().ok());
+  auto channel = grpc::CreateChannel(server.bound_address(), grpc::InsecureChannelCredentials());
+  auto stub = tempopb::StreamingQuerier::NewStub(channel);
+  const uint64_t s = kT0 / 1'000'000'000ull;
+  const uint64_t a = (s - s % 60) * 1'000'000'000ull;
+  auto query_range = [&](uint64_t hours, const std::string& tenant) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-scope-orgid", tenant);
+    tempopb::QueryRangeRequest req;
+    req.set_query("{} | rate()");
+    req.set_start(a);
+    req.set_end(a + hours * 3600 * 1'000'000'000ull);
+    req.set_step(60'000'000'000ull);
+    auto reader = stub->MetricsQueryRange(&ctx, req);
+    tempopb::QueryRangeResponse resp;
+    size_t exemplars = 0;
+    while (reader->Read(&resp)) {
+      for (const auto& ts : resp.series()) exemplars += ts.exemplars_size();
+    }
+    grpc::Status st = reader->Finish();
+    return std::make_pair(st, exemplars);
+  };
+  auto [ok, exemplars] = query_range(3, "anonymous");
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(exemplars, 2u);  // none asked: Tempo's 100, one per trace
+  auto [bad, unused] = query_range(4, "anonymous");
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(bad.error_message(),
+            "range specified by start and end (4h0m0s) exceeds 3h0m0s. received start=" +
+                std::to_string(a) + " end=" + std::to_string(a + 4 * 3600 * 1'000'000'000ull));
+  EXPECT_TRUE(query_range(4, "team-b").first.ok());  // the tenant's override
+
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-scope-orgid", "anonymous");
+    tempopb::QueryInstantRequest req;
+    req.set_query("{} | rate()");
+    req.set_start(a);
+    req.set_end(a + 4 * 3600 * 1'000'000'000ull);
+    auto reader = stub->MetricsQueryInstant(&ctx, req);
+    tempopb::QueryInstantResponse resp;
+    while (reader->Read(&resp)) {
+    }
+    grpc::Status st = reader->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(st.error_message().find("exceeds 3h0m0s"), std::string::npos);
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-scope-orgid", "anonymous");
+    tempopb::SearchRequest req;
+    req.set_query("{}");
+    req.set_spans_per_span_set(101);
+    auto reader = stub->Search(&ctx, req);
+    tempopb::SearchResponse resp;
+    while (reader->Read(&resp)) {
+    }
+    grpc::Status st = reader->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(st.error_message(), "spans per span set exceeds 100. received 101");
+  }
+  server.Stop(std::chrono::milliseconds(100));
+}
+
+// The id-page cache's self-metrics: on /metrics while the store lives
+// (misses then hits of find-by-id on a cut block), gone once it is closed
+// and destroyed, although the registry outlives it (ASan checks the rest).
+TEST(TraceStoreSelfMetrics, IdPageCacheMetricsNeverOutliveTheStore) {
+  sightline::testing::TempDir d;
+  telemetry::Registry reg;
+  {
+    store::StoreOptions o;
+    o.data_dir = d.path();
+    o.run_maintenance = false;
+    o.registry = &reg;
+    auto st = store::TraceStore::Open(o);
+    ASSERT_TRUE(st.ok());
+    std::vector<Trace> v;
+    v.push_back(MakeTrace(5, 2, "checkout", kT0));
+    ingest::PushResult pr;
+    ASSERT_TRUE((*st)->Push("anonymous", std::move(v), &pr).ok());
+    ASSERT_TRUE((*st)->CutAll(/*force=*/true).ok());
+    for (int i = 0; i < 3; ++i) {
+      auto t = (*st)->FindTraceById("anonymous", TraceId(5));
+      ASSERT_TRUE(t.ok() && t->has_value());
+    }
+    const std::string text = reg.Expose();
+    for (const char* family :
+         {"# TYPE sightline_traces_id_page_cache_hits_total counter",
+          "# TYPE sightline_traces_id_page_cache_misses_total counter",
+          "# TYPE sightline_traces_id_page_cache_evictions_total counter",
+          "# TYPE sightline_traces_id_page_cache_bytes gauge",
+          "# TYPE sightline_traces_id_page_cache_pages gauge"}) {
+      EXPECT_NE(text.find(family), std::string::npos) << family << "\n" << text;
+    }
+    EXPECT_NE(text.find("\nsightline_traces_id_page_cache_misses_total 1\n"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("\nsightline_traces_id_page_cache_hits_total 2\n"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("\nsightline_traces_id_page_cache_pages 1\n"), std::string::npos) << text;
+  }
+  EXPECT_EQ(reg.Expose().find("id_page_cache"), std::string::npos);
 }
 
 // The audit against Tempo's HTTP API docs: tag values filtered by q

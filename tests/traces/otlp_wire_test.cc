@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/coding.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "opentelemetry/proto/trace/v1/trace.pb.h"
 #include "traces/store/codec.h"
@@ -64,6 +65,13 @@ void CheckEncoder(const EncodeResult& enc, const ConvertResult& m) {
     spans += t.spans.size();
   }
   EXPECT_EQ(et.spans.size(), spans);
+  // The buffer is the store's WAL record of all the traces
+  // (docs/formats/traces-wal.md): type, count, the records length-prefixed.
+  ASSERT_TRUE(et.framed);
+  std::string want_record(1, static_cast<char>(kWalTracesRecord));
+  coding::PutUvarint(want_record, m.traces.size());
+  for (size_t i = 0; i < et.size(); ++i) coding::PutLengthPrefixed(want_record, et.record(i));
+  EXPECT_TRUE(et.wal_record() == want_record);
 }
 
 // Checks the wire encoder against protobuf; returns whether it accepted.

@@ -54,7 +54,7 @@ TEST(CodecTest, RoundTripInlineAndDictionary) {
   StringDict dict;
   std::string dict_enc;
   EncodeTrace(t, &dict, &dict_enc);
-  std::vector<std::string_view> views(dict.strings().begin(), dict.strings().end());
+  std::vector<std::string_view> views = dict.strings();
   Trace back2;
   ASSERT_TRUE(DecodeTrace(dict_enc, &views, &back2).ok());
   EXPECT_TRUE(SameTrace(t, back2));

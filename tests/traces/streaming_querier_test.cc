@@ -122,8 +122,18 @@ void ExpectSame(const M& http, const M& grpc_answer, const std::string& what) {
 
 tempopb::SearchResponse MergeStream(const std::vector<tempopb::SearchResponse>& msgs);
 
+// An exemplar's identity: its labels (trace:id, span:id).
+std::string ExemplarKey(const tempopb::Exemplar& e) {
+  std::string k;
+  for (const auto& l : e.labels()) k += l.key() + "=" + l.value().ShortDebugString() + ";";
+  return k;
+}
+
 // query_range messages merged: series by promLabels, a sample replaces the
-// one at the same timestamp, exemplars appended; metrics from the last.
+// one at the same timestamp, an exemplar replaces the one with the same
+// labels (Tempo's diff resends an exemplar whose value changed: a NaN
+// placeholder takes its step's sample, which later jobs raise), exemplars
+// sorted by time as Tempo sorts them; metrics from the last.
 tempopb::QueryRangeResponse MergeMetrics(const std::vector<tempopb::QueryRangeResponse>& msgs) {
   std::map<std::string, tempopb::TimeSeries> series;
   for (const auto& m : msgs) {
@@ -143,7 +153,19 @@ tempopb::QueryRangeResponse MergeMetrics(const std::vector<tempopb::QueryRangeRe
     }
   }
   tempopb::QueryRangeResponse merged;
-  for (auto& [k, s] : series) *merged.add_series() = s;
+  for (auto& [k, s] : series) {
+    std::map<std::string, tempopb::Exemplar> latest;
+    for (const auto& e : s.exemplars()) latest[ExemplarKey(e)] = e;
+    std::vector<tempopb::Exemplar> ex;
+    for (auto& [key, e] : latest) ex.push_back(e);
+    std::stable_sort(ex.begin(), ex.end(), [](const auto& a, const auto& b) {
+      if (a.timestamp_ms() != b.timestamp_ms()) return a.timestamp_ms() < b.timestamp_ms();
+      return ExemplarKey(a) < ExemplarKey(b);
+    });
+    s.clear_exemplars();
+    for (auto& e : ex) *s.add_exemplars() = e;
+    *merged.add_series() = s;
+  }
   if (!msgs.empty()) *merged.mutable_metrics() = msgs.back().metrics();
   return merged;
 }
@@ -891,9 +913,9 @@ TEST_F(StreamingJobsTest, NodeGrpcJsClientSeesProgress) {
   EXPECT_EQ(int64_t(doc["instant"]["code"]), 0) << line;
   EXPECT_GE(int64_t(doc["instant"]["messages"]), kBatches) << line;
   EXPECT_EQ(int64_t(doc["instant"]["completedJobs"]), int64_t(doc["instant"]["totalJobs"])) << line;
-  EXPECT_EQ(double(doc["instant"]["values"]["{resource.service.name=\"backend\"}"]), 360) << line;
-  EXPECT_EQ(double(doc["instant"]["values"]["{resource.service.name=\"frontend\"}"]), 31) << line;
-  EXPECT_EQ(double(doc["instant"]["values"]["{resource.service.name=\"db\"}"]), 1) << line;
+  EXPECT_EQ(double(doc["instant"]["values"]["{\"resource.service.name\"=\"backend\"}"]), 360) << line;
+  EXPECT_EQ(double(doc["instant"]["values"]["{\"resource.service.name\"=\"frontend\"}"]), 31) << line;
+  EXPECT_EQ(double(doc["instant"]["values"]["{\"resource.service.name\"=\"db\"}"]), 1) << line;
 }
 
 // The client cancels after the first message: the server stops scanning
@@ -967,9 +989,9 @@ TEST_F(StreamingJobsTest, InstantRunsAsJobsAndStreamsProgress) {
   ASSERT_EQ(http.series_size(), 3) << http.ShortDebugString();
   EXPECT_GE(http.metrics().total_jobs(), static_cast<uint32_t>(kBatches));
   EXPECT_EQ(http.metrics().completed_jobs(), http.metrics().total_jobs());
-  std::map<std::string, double> want = {{"{resource.service.name=\"backend\"}", 360},
-                                        {"{resource.service.name=\"db\"}", 1},
-                                        {"{resource.service.name=\"frontend\"}", 31}};
+  std::map<std::string, double> want = {{"{\"resource.service.name\"=\"backend\"}", 360},
+                                        {"{\"resource.service.name\"=\"db\"}", 1},
+                                        {"{\"resource.service.name\"=\"frontend\"}", 31}};
   std::map<std::string, double> got;
   for (const auto& s : http.series()) got[s.prom_labels()] = s.value();
   EXPECT_EQ(got, want) << http.ShortDebugString();

@@ -20,6 +20,7 @@
 #include "telemetry/metrics.h"
 #include "tempo/tempo.grpc.pb.h"
 #include "traces/api/api_util.h"
+#include "traces/api/tempo_search.h"
 #include "traces/ingest/otlp_convert.h"
 #include "traces/store/store.h"
 #include "traces/traceql/engine.h"
@@ -269,6 +270,16 @@ class Service final : public tempopb::StreamingQuerier::Service {
       sr.query = *q;
     }
     if (sr.query.empty()) sr.query = "{}";
+    // Tempo's frontend limits, as the HTTP API checks them.
+    if (auto parsed = tql::Parse(sr.query); !parsed.ok()) return net::ToGrpcStatus(parsed.status());
+    if (std::string e = CheckSearchRange(options_.limits, tenant, sr.start_unix_nano,
+                                         sr.end_unix_nano);
+        !e.empty()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, e);
+    }
+    if (std::string e = options_.limits.CheckSpansPerSpanSet(sr.spans_per_span_set); !e.empty()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, e);
+    }
     // Jobs as Tempo's frontend cuts them; after each, the traces it found
     // (a diff: each trace is sent once) and the cumulative metrics.
     auto plan = store_->PlanScan(tenant, sr.start_unix_nano, sr.end_unix_nano);
@@ -291,7 +302,16 @@ class Service final : public tempopb::StreamingQuerier::Service {
     };
     auto on_job = [&](tql::SearchProgress& p) {
       metrics_.jobs->Inc();
-      for (auto& t : p.traces) pending.push_back(std::move(t));
+      // A trace sent again (its parts combined) replaces its pending copy.
+      for (auto& t : p.traces) {
+        auto same = std::find_if(pending.begin(), pending.end(),
+                                 [&](const auto& o) { return o.trace_id == t.trace_id; });
+        if (same != pending.end()) {
+          *same = std::move(t);
+        } else {
+          pending.push_back(std::move(t));
+        }
+      }
       if (ctx->IsCancelled()) return false;
       const bool last = p.metrics.completed_jobs >= p.metrics.total_jobs;
       if (last || !cadence.Due()) return true;
@@ -375,8 +395,9 @@ class Service final : public tempopb::StreamingQuerier::Service {
       return s;
     }
     mr.step_nano = req->step();
-    mr.exemplars = req->exemplars();
+    mr.exemplars = options_.limits.Exemplars(req->exemplars());
     mr.max_series = EffectiveMaxSeries(req->max_series(), options_.max_series);
+    mr.max_duration_nano = options_.limits.MetricsMaxDuration(tenant);
     // Jobs as for Search; after each, what changed since the previous
     // message (new series, new or changed samples and exemplars: Tempo's
     // diff), with cumulative metrics.
@@ -411,6 +432,7 @@ class Service final : public tempopb::StreamingQuerier::Service {
       return s;
     }
     mr.max_series = options_.max_series;  // QueryInstantRequest has no max_series
+    mr.max_duration_nano = options_.limits.MetricsMaxDuration(tenant);
     // The jobs of query_range with one step over [start, end); progress as
     // the series new or changed since the last message, on the cadence.
     auto range = tql::MetricsInstantScanRange(mr);

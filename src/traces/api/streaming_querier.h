@@ -31,7 +31,9 @@
 //
 // max_series: a metrics request's max_series, capped by the configured
 // limit (Tempo's query_frontend.metrics.max_response_series, 1000; 0 in the
-// request means the limit).
+// request means the limit). The other query-frontend limits (metrics and
+// search max_duration, max_exemplars, max_spans_per_span_set) are
+// query_limits.h's, answered INVALID_ARGUMENT with Tempo's messages.
 //
 // Tenant: the "x-scope-orgid" metadata, with the HTTP rules (net/tenant.h):
 // UNAUTHENTICATED when missing with multi-tenancy on, INVALID_ARGUMENT for
@@ -46,6 +48,8 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+
+#include "traces/api/query_limits.h"
 
 namespace sightline::net {
 class GrpcServer;
@@ -64,6 +68,8 @@ struct StreamingQuerierOptions {
   std::chrono::milliseconds stream_interval{500};
   // Series limit of metrics queries (0: none).
   uint32_t max_series = 1000;
+  // Tempo's query-frontend limits, as the HTTP API applies them.
+  QueryLimits limits;
 };
 
 class StreamingQuerier {

@@ -2,6 +2,11 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
+#include <chrono>
+
+#include "config/config.h"
+#include "config/overrides.h"
 #include "config/version.h"  // generated
 #include "net/http.h"
 #include "opentelemetry/proto/trace/v1/trace.pb.h"
@@ -128,7 +133,29 @@ void RegisterTempoApi(net::Router& router, store::TraceStore* store, const ApiOp
   SearchApiOptions so;
   so.target_bytes_per_job = options.search_target_bytes_per_job;
   so.max_series = options.metrics_max_series;
+  so.limits = options.limits;
   RegisterTempoSearchApi(router, store, ro, so);
+}
+
+QueryLimits QueryLimitsFromConfig(const config::TracesConfig& t,
+                                  std::shared_ptr<const config::TenantOverrides> overrides) {
+  auto nanos = [](std::chrono::milliseconds d) {
+    return d.count() > 0 ? static_cast<uint64_t>(d.count()) * 1'000'000 : 0;
+  };
+  QueryLimits l;
+  l.metrics_max_duration_nano = nanos(t.metrics_max_duration);
+  l.metrics_max_exemplars = static_cast<uint32_t>(std::max(0, t.metrics_max_exemplars));
+  l.search_max_duration_nano = nanos(t.search_max_duration);
+  l.max_spans_per_span_set = static_cast<uint32_t>(std::max(0, t.search_max_spans_per_span_set));
+  if (overrides) {
+    l.metrics_max_duration_for = [overrides, nanos](std::string_view tenant) {
+      return nanos(overrides->For(tenant).traces.max_metrics_duration);
+    };
+    l.search_max_duration_for = [overrides, nanos](std::string_view tenant) {
+      return nanos(overrides->For(tenant).traces.max_search_duration);
+    };
+  }
+  return l;
 }
 
 }  // namespace sightline::traces::api

@@ -27,6 +27,8 @@
 
 #include <string>
 
+#include "traces/api/query_limits.h"
+
 namespace sightline::net {
 class Router;
 }
@@ -51,6 +53,9 @@ struct ApiOptions {
   // (Tempo's query_frontend.metrics.max_response_series; 0: none). Over it
   // the answer is cut and carries "status":"PARTIAL" and Tempo's message.
   uint32_t metrics_max_series = 1000;
+  // Tempo's query-frontend limits (query_limits.h): metrics and search
+  // max_duration, max_exemplars, max_spans_per_span_set.
+  QueryLimits limits;
 };
 
 void RegisterTempoApi(net::Router& router, store::TraceStore* store, const ApiOptions& options);

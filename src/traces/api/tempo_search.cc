@@ -9,6 +9,7 @@
 #include "net/http.h"
 #include "traces/api/api_util.h"
 #include "traces/store/store.h"
+#include "traces/traceql/ast.h"  // FormatDuration (Go's Duration.String)
 #include "traces/traceql/engine.h"
 
 namespace sightline::traces::api {
@@ -60,11 +61,11 @@ bool ReadDuration(const net::HttpRequest& req, net::HttpResponse& resp, std::str
 void WriteSpanSet(JsonWriter& w, const tql::SpanSetResult& ss) {
   w.BeginObject().Key("spans").BeginArray();
   for (const auto& sp : ss.spans) {
-    w.BeginObject()
-        .Key("spanID").String(sp.span_id)
-        .Key("name").String(sp.name)
-        .Key("startTimeUnixNano").String(std::to_string(sp.start_unix_nano))
-        .Key("durationNanos").String(std::to_string(sp.duration_nanos));
+    // Tempo's jsonpb leaves out empty strings and zeros.
+    w.BeginObject().Key("spanID").String(sp.span_id);
+    if (!sp.name.empty()) w.Key("name").String(sp.name);
+    w.Key("startTimeUnixNano").String(std::to_string(sp.start_unix_nano));
+    if (sp.duration_nanos) w.Key("durationNanos").String(std::to_string(sp.duration_nanos));
     if (!sp.attributes.empty()) {
       w.Key("attributes").BeginArray();
       for (const auto& kv : sp.attributes) WriteKeyValue(w, kv);
@@ -95,8 +96,24 @@ void WriteMetrics(JsonWriter& w, const tql::SearchMetrics& m) {
   w.EndObject();
 }
 
-void Search(store::TraceStore* store, uint64_t target_bytes_per_job, net::HttpRequest& req,
-            net::HttpResponse& resp) {
+}  // namespace
+
+std::string CheckSearchRange(const QueryLimits& limits, std::string_view tenant,
+                             uint64_t start_unix_nano, uint64_t end_unix_nano) {
+  const uint64_t max = limits.SearchMaxDuration(tenant);
+  if (max == 0 || end_unix_nano <= start_unix_nano || end_unix_nano - start_unix_nano <= max) {
+    return {};
+  }
+  return "range specified by start and end exceeds " +
+         tql::FormatDuration(static_cast<int64_t>(max)) +
+         ". received start=" + std::to_string(start_unix_nano / 1'000'000'000) +
+         " end=" + std::to_string(end_unix_nano / 1'000'000'000);
+}
+
+namespace {
+
+void Search(store::TraceStore* store, uint64_t target_bytes_per_job, const QueryLimits& limits,
+            net::HttpRequest& req, net::HttpResponse& resp) {
   tql::SearchRequest sr;
   if (!ReadTimeRange(req, resp, &sr.start_unix_nano, &sr.end_unix_nano)) return;
   if (!ReadUint(req, resp, "limit", &sr.limit) || !ReadUint(req, resp, "spss", &sr.spans_per_span_set) ||
@@ -126,6 +143,20 @@ void Search(store::TraceStore* store, uint64_t target_bytes_per_job, net::HttpRe
     }
   }
   if (!q.empty()) sr.query = q;
+  // Tempo's frontend: the range and spss limits, after the query parses.
+  if (auto parsed = tql::Parse(sr.query); !parsed.ok()) {
+    EngineError(resp, parsed.status());
+    return;
+  }
+  if (std::string e = CheckSearchRange(limits, req.tenant(), sr.start_unix_nano, sr.end_unix_nano);
+      !e.empty()) {
+    BadRequest(resp, e);
+    return;
+  }
+  if (std::string e = limits.CheckSpansPerSpanSet(sr.spans_per_span_set); !e.empty()) {
+    BadRequest(resp, e);
+    return;
+  }
   // The same jobs as the streaming querier's Search, so both answer alike.
   auto plan = store->PlanScan(req.tenant(), sr.start_unix_nano, sr.end_unix_nano);
   if (!plan.ok()) {
@@ -147,7 +178,7 @@ void Search(store::TraceStore* store, uint64_t target_bytes_per_job, net::HttpRe
         .Key("rootServiceName").String(t.root_service_name);
     if (!t.root_trace_name.empty()) w.Key("rootTraceName").String(t.root_trace_name);
     w.Key("startTimeUnixNano").String(std::to_string(t.start_unix_nano));
-    w.Key("durationMs").Uint(t.duration_ms);
+    if (t.duration_ms) w.Key("durationMs").Uint(t.duration_ms);  // jsonpb omits 0
     if (!t.span_sets.empty()) {
       w.Key("spanSet");
       WriteSpanSet(w, t.span_sets[0]);
@@ -237,7 +268,8 @@ void TagValues(store::TraceStore* store, bool v2, net::HttpRequest& req, net::Ht
 // min(end, now) - since when start is left out), and for ranges step
 // (seconds or a duration; default DefaultQueryRangeStep) and exemplars.
 bool ReadMetricsRequest(net::HttpRequest& req, net::HttpResponse& resp, bool range,
-                        uint32_t max_series, tql::MetricsRequest* mr) {
+                        uint32_t max_series, const QueryLimits& limits,
+                        tql::MetricsRequest* mr) {
   if (!ReadTimeRange(req, resp, &mr->start_unix_nano, &mr->end_unix_nano)) return false;
   std::string_view q = req.Param("q").value_or("");
   if (q.empty()) q = req.Param("query").value_or("");
@@ -255,9 +287,11 @@ bool ReadMetricsRequest(net::HttpRequest& req, net::HttpResponse& resp, bool ran
       return false;
     }
     if (!ReadUint(req, resp, "exemplars", &mr->exemplars)) return false;
+    mr->exemplars = limits.Exemplars(mr->exemplars);  // Tempo 2.7: 0 means the limit
   }
   DefaultMetricsRange(&mr->start_unix_nano, &mr->end_unix_nano, since);
   mr->max_series = max_series;
+  mr->max_duration_nano = limits.MetricsMaxDuration(req.tenant());
   return true;
 }
 
@@ -301,7 +335,9 @@ std::optional<Answer> PlanAndRunJobs(store::TraceStore* store, const SearchApiOp
 void MetricsRange(store::TraceStore* store, const SearchApiOptions& options, net::HttpRequest& req,
                   net::HttpResponse& resp) {
   tql::MetricsRequest mr;
-  if (!ReadMetricsRequest(req, resp, /*range=*/true, options.max_series, &mr)) return;
+  if (!ReadMetricsRequest(req, resp, /*range=*/true, options.max_series, options.limits, &mr)) {
+    return;
+  }
   // The same jobs as the streaming querier's MetricsQueryRange.
   auto r = PlanAndRunJobs<tql::MetricsResponse>(
       store, options, req, resp, tql::MetricsScanRange(mr),
@@ -344,7 +380,9 @@ void MetricsRange(store::TraceStore* store, const SearchApiOptions& options, net
 void MetricsInstant(store::TraceStore* store, const SearchApiOptions& options,
                     net::HttpRequest& req, net::HttpResponse& resp) {
   tql::MetricsRequest mr;
-  if (!ReadMetricsRequest(req, resp, /*range=*/false, options.max_series, &mr)) return;
+  if (!ReadMetricsRequest(req, resp, /*range=*/false, options.max_series, options.limits, &mr)) {
+    return;
+  }
   auto r = PlanAndRunJobs<tql::InstantResponse>(
       store, options, req, resp, tql::MetricsInstantScanRange(mr),
       [&](auto& source, const tql::SearchJobOptions& jo) {
@@ -370,12 +408,11 @@ void MetricsInstant(store::TraceStore* store, const SearchApiOptions& options,
 
 void RegisterTempoSearchApi(net::Router& router, store::TraceStore* store,
                             const net::RouteOptions& base, const SearchApiOptions& options) {
-  const uint64_t target_bytes_per_job = options.target_bytes_per_job;
   net::RouteOptions ro = base;
   ro.name = "api_search";
   router.Handle("GET", "/api/search",
-                [store, target_bytes_per_job](net::HttpRequest& q, net::HttpResponse& r) {
-                  Search(store, target_bytes_per_job, q, r);
+                [store, options](net::HttpRequest& q, net::HttpResponse& r) {
+                  Search(store, options.target_bytes_per_job, options.limits, q, r);
                 },
                 ro);
   ro.name = "api_search_tags";

@@ -881,9 +881,9 @@ Result<EncodeResult> EncodeOtlpWire(std::string_view body, const ConvertOptions&
   EncodedTraces& et = result.traces;
   // An upper bound: per span at most 3 varints more, per trace an id and
   // 4 varints.
-  size_t bytes = spans_buf.size() + recs.size() * 30;
+  size_t bytes = 11 + spans_buf.size() + recs.size() * 30;
   for (const TraceAcc& t : traces) {
-    bytes += 16 + 40;
+    bytes += 16 + 50;
     for (uint32_t r : t.resources) bytes += resources[r].size;
     for (uint32_t s : t.scopes) bytes += scopes[s].size;
   }
@@ -894,7 +894,22 @@ Result<EncodeResult> EncodeOtlpWire(std::string_view body, const ConvertOptions&
   buf.reserve(bytes);
   et.traces.reserve(traces.size());
   et.spans.reserve(recs.size());
+  // The buffer is the store's WAL record of all the traces (encoded.h).
+  buf.push_back(static_cast<char>(kWalTracesRecord));
+  PutUvarint(buf, traces.size());
   for (const TraceAcc& t : traces) {
+    // The record's size first, for its length prefix.
+    size_t size = 16 + coding::UvarintLength(t.min_start) +
+                  coding::UvarintLength(t.resources.size()) +
+                  coding::UvarintLength(t.scopes.size()) + coding::UvarintLength(t.n);
+    for (uint32_t r : t.resources) size += resources[r].size;
+    for (uint32_t s : t.scopes) size += scopes[s].size;
+    for (uint32_t i = t.first; i != kNone; i = recs[i].next) {
+      const SpanRec& r = recs[i];
+      size += (r.end - r.offset) + coding::UvarintLength(r.start - t.min_start) +
+              coding::UvarintLength(r.ri) + coding::UvarintLength(r.si);
+    }
+    PutUvarint(buf, size);
     EncodedTraces::Entry e;
     e.offset = static_cast<uint32_t>(buf.size());
     e.first_span = static_cast<uint32_t>(et.spans.size());
@@ -919,8 +934,10 @@ Result<EncodeResult> EncodeOtlpWire(std::string_view body, const ConvertOptions&
       et.spans.back().service = services[r.resource];
     }
     e.size = static_cast<uint32_t>(buf.size() - e.offset);
+    if (e.size != size) return InternalError("wire encoder: a trace record's size was mispredicted");
     et.traces.push_back(e);
   }
+  et.framed = true;
   result.truncated_values = wr.truncated;
   result.messages.assign(messages.begin(), messages.end());
   return result;

@@ -7,6 +7,12 @@
 //                (/api/v2/spans) → metrics from traces (span metrics and
 //                service graph into the metrics store, when given one) →
 //                tail sampling (traces.sampling.enabled) → the ingester
+//   gateway      an OTel Collector gateway (docs/api-tempo.md "Gateway"):
+//                the same receivers (routes, ports, per-tenant limits) →
+//                tail sampling (on unless traces.sampling.enabled is false)
+//                → a persistent queue on the WAL under <data.dir>/gateway →
+//                OTLP/HTTP to traces.gateway.endpoint. No store, no querier;
+//                it cannot share a process with the distributor.
 //   querier      the Tempo HTTP API over the ingester's data, and Tempo's
 //                streaming gRPC querier (tempopb.StreamingQuerier) on the
 //                gRPC server (reachable on the HTTP port too, via h2c)
@@ -60,6 +66,9 @@ class TracesSignal {
   Status StartIngester(io::ObjectStore* store);
   Status StartDistributor();
   Status StartQuerier();
+  // The gateway role; FailedPrecondition without traces.gateway.endpoint
+  // or with the distributor in the same process.
+  Status StartGateway();
   // Flushes pending sampling decisions, closes the store (WAL synced,
   // shippers stopped). Idempotent.
   void Stop();

@@ -1,6 +1,7 @@
 #include "traces/store/block.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -27,8 +28,9 @@ namespace {
 constexpr std::string_view kIndexMagic = "SLTX";
 constexpr std::string_view kBloomMagic = "SLTB";
 // Index version 2 pages the trace ids by row group (version 1: one table,
-// one checksum over the whole file; still read). Bloom: version 1.
-constexpr uint8_t kIndexVersion = 2;
+// one checksum over the whole file; still read); version 3 adds the split
+// links to the header (version 2 is still read). Bloom: version 1.
+constexpr uint8_t kIndexVersion = 3;
 constexpr uint8_t kBloomVersion = 1;
 // "SLTX", version byte, fixed32 header length.
 constexpr size_t kIndexPrefix = 9;
@@ -118,7 +120,67 @@ class StoreFiles final : public BlockFiles {
   std::string prefix_;
 };
 
+// Index version 3's links section (docs/formats/traces-block.md).
+void AppendSplitLinks(const SplitLinks* links, std::string* out) {
+  static const SplitLinks kNone;
+  const SplitLinks& l = links != nullptr ? *links : kNone;
+  coding::PutUvarint(*out, l.blocks.size());
+  for (const blocks::Ulid& u : l.blocks) {
+    out->append(reinterpret_cast<const char*>(u.bytes().data()), 16);
+  }
+  coding::PutUvarint(*out, l.entries.size());
+  for (const SplitLinks::Entry& e : l.entries) {
+    out->append(e.id, 16);
+    coding::PutUvarint(*out, e.end - e.begin);
+    for (uint32_t i = e.begin; i < e.end; ++i) coding::PutUvarint(*out, l.refs[i]);
+  }
+}
+
+blocks::Ulid UlidFromBytes(std::string_view b) {
+  uint64_t ms = 0;
+  for (int i = 0; i < 6; ++i) ms = (ms << 8) | static_cast<uint8_t>(b[i]);
+  std::array<uint8_t, 10> e{};
+  std::memcpy(e.data(), b.data() + 6, 10);
+  return blocks::Ulid::FromParts(ms, e);
+}
+
 }  // namespace
+
+void SplitLinks::Add(std::string_view id, const std::vector<blocks::Ulid>& earlier) {
+  Entry e;
+  std::memcpy(e.id, id.data(), std::min<size_t>(id.size(), 16));
+  e.begin = static_cast<uint32_t>(refs.size());
+  for (const blocks::Ulid& u : earlier) {
+    // Few blocks (the recent-cut window's): a linear search is enough.
+    size_t k = std::find(blocks.begin(), blocks.end(), u) - blocks.begin();
+    if (k == blocks.size()) blocks.push_back(u);
+    refs.push_back(static_cast<uint32_t>(k));
+  }
+  e.end = static_cast<uint32_t>(refs.size());
+  entries.push_back(e);
+}
+
+void SplitLinks::Sort() {
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return std::memcmp(a.id, b.id, 16) < 0;
+  });
+}
+
+std::vector<blocks::Ulid> SplitLinks::Find(std::string_view id) const {
+  std::vector<blocks::Ulid> out;
+  if (id.size() != 16) return out;
+  auto it = std::lower_bound(entries.begin(), entries.end(), id, [](const Entry& e, std::string_view v) {
+    return std::string_view(e.id, 16) < v;
+  });
+  if (it == entries.end() || std::string_view(it->id, 16) != id) return out;
+  for (uint32_t i = it->begin; i < it->end; ++i) out.push_back(blocks[refs[i]]);
+  return out;
+}
+
+size_t SplitLinks::MemoryBytes() const {
+  return blocks.capacity() * sizeof(blocks::Ulid) + entries.capacity() * sizeof(Entry) +
+         refs.capacity() * sizeof(uint32_t);
+}
 
 std::unique_ptr<BlockFiles> LocalBlockFiles(io::Env* env, std::string dir) {
   return std::make_unique<LocalFiles>(env, std::move(dir));
@@ -154,9 +216,32 @@ Result<blocks::BlockMeta> WriteBlockEncoded(io::Env* env, const std::string& blo
                                             const std::string& tenant,
                                             std::vector<BlockTrace> traces,
                                             const BlockWriteOptions& options) {
-  std::sort(traces.begin(), traces.end(),
-            [](const BlockTrace& a, const BlockTrace& b) { return a.trace_id < b.trace_id; });
-  return WriteBlockSorted(env, blocks_dir, tenant, traces, options);
+  // 16-byte ids (all of them, from ingest): sorted as two big-endian words
+  // with their positions, then the traces moved once into that order
+  // (sorting the BlockTraces themselves moves a std::function per swap).
+  const bool all16 = std::all_of(traces.begin(), traces.end(),
+                                 [](const BlockTrace& t) { return t.trace_id.size() == 16; });
+  if (!all16) {
+    std::sort(traces.begin(), traces.end(),
+              [](const BlockTrace& a, const BlockTrace& b) { return a.trace_id < b.trace_id; });
+    return WriteBlockSorted(env, blocks_dir, tenant, traces, options);
+  }
+  struct Key {
+    uint64_t hi, lo;
+    uint32_t i;
+  };
+  std::vector<Key> keys(traces.size());
+  for (size_t i = 0; i < traces.size(); ++i) {
+    const char* id = traces[i].trace_id.data();
+    keys[i] = Key{coding::LoadFixed64BE(id), coding::LoadFixed64BE(id + 8), static_cast<uint32_t>(i)};
+  }
+  std::sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
+    return a.hi != b.hi ? a.hi < b.hi : a.lo != b.lo ? a.lo < b.lo : a.i < b.i;
+  });
+  std::vector<BlockTrace> sorted;
+  sorted.reserve(traces.size());
+  for (const Key& k : keys) sorted.push_back(std::move(traces[k.i]));
+  return WriteBlockSorted(env, blocks_dir, tenant, sorted, options);
 }
 
 Result<blocks::BlockMeta> WriteBlockSorted(io::Env* env, const std::string& blocks_dir,
@@ -178,12 +263,17 @@ Result<blocks::BlockMeta> WriteBlockSorted(io::Env* env, const std::string& bloc
   if (!cctx) return InternalError("zstd: cannot create a context");
   int level = options.zstd_level;
   if (level < 1 || level > ZSTD_maxCLevel()) level = ZSTD_CLEVEL_DEFAULT;
+  size_t zp = ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, level);
+  if (!ZSTD_isError(zp) && options.zstd_min_match > 0) {
+    zp = ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_minMatch, options.zstd_min_match);
+  }
+  if (ZSTD_isError(zp)) return InternalError(std::string("zstd: ") + ZSTD_getErrorName(zp));
   std::string zbuf;
   auto compress_onto = [&](std::string_view in) -> Result<size_t> {
     const size_t bound = ZSTD_compressBound(in.size());
     if (zbuf.size() < bound) zbuf.resize(bound);
-    const size_t n =
-        ZSTD_compressCCtx(cctx.get(), zbuf.data(), zbuf.size(), in.data(), in.size(), level);
+    // A single frame with the content size, no checksum (ZSTD_compress's).
+    const size_t n = ZSTD_compress2(cctx.get(), zbuf.data(), zbuf.size(), in.data(), in.size());
     if (ZSTD_isError(n)) return InternalError(std::string("zstd: ") + ZSTD_getErrorName(n));
     data.append(zbuf.data(), n);
     return n;
@@ -194,8 +284,7 @@ Result<blocks::BlockMeta> WriteBlockSorted(io::Env* env, const std::string& bloc
   auto flush = [&]() -> Status {
     if (rg_traces == 0) return Status::Ok();
     std::string d;
-    coding::PutUvarint(d, dict.size());
-    for (const std::string& s : dict.strings()) coding::PutLengthPrefixed(d, s);
+    dict.AppendTo(&d);
     const size_t offset = data.size();
     SL_ASSIGN_OR_RETURN(size_t dz, compress_onto(d));
     SL_ASSIGN_OR_RETURN(size_t tz, compress_onto(raw));
@@ -246,6 +335,7 @@ Result<blocks::BlockMeta> WriteBlockSorted(io::Env* env, const std::string& bloc
   coding::PutUvarint(header, n_rg);
   header += index_rgs;
   coding::PutUvarint(header, traces.size());
+  AppendSplitLinks(options.links, &header);
   std::string index(kIndexMagic);
   index.push_back(static_cast<char>(kIndexVersion));
   coding::PutFixed32LE(index, static_cast<uint32_t>(header.size() + 4));
@@ -306,7 +396,7 @@ struct IdPageCache::Impl {
   mutable std::mutex mu;
   std::list<Entry> lru;  // most recently used first
   std::map<Key, std::list<Entry>::iterator> index;
-  uint64_t bytes = 0, hits = 0, misses = 0;
+  uint64_t bytes = 0, hits = 0, misses = 0, evictions = 0;
 
   void Erase(std::map<Key, std::list<Entry>::iterator>::iterator it) {
     bytes -= it->second->ids->size();
@@ -341,7 +431,10 @@ void IdPageCache::Put(uint64_t reader, uint64_t page, std::shared_ptr<const std:
   m.bytes += ids->size();
   m.lru.push_front({{reader, page}, std::move(ids)});
   m.index[{reader, page}] = m.lru.begin();
-  while (m.bytes > m.capacity && !m.lru.empty()) m.Erase(m.index.find(m.lru.back().key));
+  while (m.bytes > m.capacity && !m.lru.empty()) {
+    m.Erase(m.index.find(m.lru.back().key));
+    ++m.evictions;
+  }
 }
 
 void IdPageCache::Forget(uint64_t reader) {
@@ -370,8 +463,18 @@ uint64_t IdPageCache::misses() const {
   std::lock_guard<std::mutex> l(impl_->mu);
   return impl_->misses;
 }
+uint64_t IdPageCache::evictions() const {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return impl_->evictions;
+}
 
 // ---- BlockReader ----
+
+namespace {
+std::atomic<uint64_t> id_pages_read{0};
+}  // namespace
+
+uint64_t BlockReader::IdPagesRead() { return id_pages_read.load(std::memory_order_relaxed); }
 
 BlockReader::~BlockReader() {
   if (cache_ != nullptr) cache_->Forget(id_);
@@ -407,7 +510,7 @@ Result<std::unique_ptr<BlockReader>> BlockReader::Open(std::unique_ptr<BlockFile
     }
     SL_ASSIGN_OR_RETURN(std::string_view body, CheckCrc(index, kIndexMagic, name, 1));
     SL_RETURN_IF_ERROR(r->ParseV1(body, kIndexMagic.size() + 1));
-  } else if (version == kIndexVersion) {
+  } else if (version == 2 || version == 3) {
     const uint64_t header_len = coding::LoadFixed32LE(index.data() + 5);
     const uint64_t need = kIndexPrefix + header_len;
     if (header_len < 5 || need > size) return DataLossError(name + ": bad header length");
@@ -421,7 +524,8 @@ Result<std::unique_ptr<BlockReader>> BlockReader::Open(std::unique_ptr<BlockFile
     if (crc32c::Value(std::string_view(index).substr(0, need - 4)) != want) {
       return DataLossError(name + ": header checksum mismatch");
     }
-    SL_RETURN_IF_ERROR(r->ParseV2Header(std::string_view(index).substr(kIndexPrefix, header_len - 4)));
+    SL_RETURN_IF_ERROR(
+        r->ParseV2Header(std::string_view(index).substr(kIndexPrefix, header_len - 4), version));
     r->pages_offset_ = need;
     if (size != need + r->num_traces_ * 16) {
       return DataLossError(name + ": size does not match the header");
@@ -430,6 +534,7 @@ Result<std::unique_ptr<BlockReader>> BlockReader::Open(std::unique_ptr<BlockFile
     return DataLossError(name + ": unknown version");
   }
 
+  r->index_version_ = version;
   SL_ASSIGN_OR_RETURN(std::string bloom, files->Read("bloom"));
   SL_ASSIGN_OR_RETURN(std::string_view bbody,
                       CheckCrc(bloom, kBloomMagic, meta.ulid.ToString() + "/bloom", kBloomVersion));
@@ -492,7 +597,7 @@ Status BlockReader::ParseV1(std::string_view body, uint64_t body_offset) {
   return Status::Ok();
 }
 
-Status BlockReader::ParseV2Header(std::string_view header) {
+Status BlockReader::ParseV2Header(std::string_view header, uint8_t version) {
   coding::Reader in(header);
   uint64_t n_rg = in.Uvarint();
   if (!in.ok() || n_rg > header.size()) return DataLossError("trace index: bad row group count");
@@ -511,15 +616,56 @@ Status BlockReader::ParseV2Header(std::string_view header) {
     row_groups_.push_back(rg);
   }
   uint64_t n = in.Uvarint();
-  if (!in.ok() || n != first || in.remaining() != 0) {
+  if (!in.ok() || n != first) {
     return DataLossError("trace index: trace count does not match the row groups");
   }
   num_traces_ = n;
+  if (version >= 3) {
+    // Split links: the earlier blocks, then per trace their indices.
+    auto links = std::make_unique<SplitLinks>();
+    SplitLinks& l = *links;
+    const uint64_t n_blocks = in.Uvarint();
+    if (!in.ok() || n_blocks > in.remaining() / 16) return DataLossError("trace index: bad links");
+    l.blocks.reserve(n_blocks);
+    for (uint64_t i = 0; i < n_blocks; ++i) l.blocks.push_back(UlidFromBytes(in.Bytes(16)));
+    const uint64_t n_links = in.Uvarint();
+    if (!in.ok() || n_links > in.remaining() / 17) return DataLossError("trace index: bad links");
+    l.entries.reserve(n_links);
+    for (uint64_t i = 0; i < n_links; ++i) {
+      SplitLinks::Entry e;
+      std::string_view id = in.Bytes(16);
+      const uint64_t k = in.Uvarint();
+      if (!in.ok() || k == 0 || k > in.remaining()) return DataLossError("trace index: bad links");
+      std::memcpy(e.id, id.data(), 16);
+      e.begin = static_cast<uint32_t>(l.refs.size());
+      for (uint64_t j = 0; j < k; ++j) {
+        const uint64_t ref = in.Uvarint();
+        if (!in.ok() || ref >= n_blocks) return DataLossError("trace index: bad link");
+        l.refs.push_back(static_cast<uint32_t>(ref));
+      }
+      e.end = static_cast<uint32_t>(l.refs.size());
+      if (!l.entries.empty() &&
+          std::memcmp(l.entries.back().id, e.id, 16) >= 0) {
+        return DataLossError("trace index: links out of order");
+      }
+      l.entries.push_back(e);
+    }
+    if (!links->empty()) links_ = std::move(links);
+  }
+  if (!in.ok() || in.remaining() != 0) {
+    return DataLossError("trace index: trailing bytes in the header");
+  }
   return Status::Ok();
 }
 
 size_t BlockReader::MemoryBytes() const {
-  return sizeof(*this) + row_groups_.capacity() * sizeof(RowGroup) + bloom_.capacity();
+  return sizeof(*this) + row_groups_.capacity() * sizeof(RowGroup) + bloom_.capacity() +
+         (links_ ? sizeof(SplitLinks) + links_->MemoryBytes() : 0);
+}
+
+const SplitLinks& BlockReader::split_links() const {
+  static const SplitLinks kNone;
+  return links_ ? *links_ : kNone;
 }
 
 Result<std::shared_ptr<const std::string>> BlockReader::IdPage(size_t i) const {
@@ -527,6 +673,7 @@ Result<std::shared_ptr<const std::string>> BlockReader::IdPage(size_t i) const {
     if (auto hit = cache_->Get(id_, i)) return hit;
   }
   const RowGroup& rg = row_groups_[i];
+  id_pages_read.fetch_add(1, std::memory_order_relaxed);
   SL_ASSIGN_OR_RETURN(std::string page, files_->ReadRange("index", pages_offset_ + rg.first_trace * 16,
                                                           rg.num_traces * 16));
   if (crc32c::Value(page) != rg.ids_crc) {
@@ -540,6 +687,7 @@ Result<std::shared_ptr<const std::string>> BlockReader::IdPage(size_t i) const {
 
 Result<std::string> BlockReader::ReadSortedIds() const {
   if (num_traces_ == 0) return std::string();
+  id_pages_read.fetch_add(row_groups_.size(), std::memory_order_relaxed);
   SL_ASSIGN_OR_RETURN(std::string ids, files_->ReadRange("index", pages_offset_, num_traces_ * 16));
   for (size_t i = 0; i < row_groups_.size(); ++i) {
     const RowGroup& rg = row_groups_[i];
@@ -623,6 +771,26 @@ Result<std::optional<Trace>> BlockReader::Find(std::string_view trace_id) const 
   if (lo >= ids.size() / 16 || ids.substr(lo * 16, 16) != trace_id) {
     return std::optional<Trace>();
   }
+  return DecodeAt(rg, trace_id, lo);
+}
+
+Result<std::optional<Trace>> BlockReader::FindPart(std::string_view trace_id) const {
+  if (trace_id.size() != 16) return std::optional<Trace>();
+  auto it = std::lower_bound(row_groups_.begin(), row_groups_.end(), trace_id,
+                             [](const RowGroup& rg, std::string_view id) {
+                               return std::string_view(rg.last_id, 16) < id;
+                             });
+  if (it == row_groups_.end() || std::string_view(it->first_id, 16) > trace_id) {
+    return std::optional<Trace>();
+  }
+  return DecodeAt(*it, trace_id, 0);
+}
+
+// The record of `trace_id` in row group `rg`, from its position `skip` on
+// (records are in id order: the id's position in its page is its position
+// in the row group; 0 walks from the start).
+Result<std::optional<Trace>> BlockReader::DecodeAt(const RowGroup& rg, std::string_view trace_id,
+                                                   uint64_t skip) const {
   // One ranged read for the row group's dictionary and traces (one request
   // to an object store instead of two).
   SL_ASSIGN_OR_RETURN(std::string both,
@@ -633,14 +801,13 @@ Result<std::optional<Trace>> BlockReader::Find(std::string_view trace_id) const 
   SL_ASSIGN_OR_RETURN(std::string raw,
                       Decompress(Codec::kZstd, bv.substr(rg.dict_len), kMaxSection));
   coding::Reader in(raw);
-  const uint64_t pos_in_rg = lo;
   for (uint64_t i = 0; i < rg.num_traces; ++i) {
     std::string_view rec = in.LengthPrefixed();
     if (!in.ok() || rec.size() < 16) return DataLossError("trace block: truncated row group");
-    // Records are in id order: the id's position in the page is its
-    // position in the row group.
-    if (i < pos_in_rg) continue;
-    if (rec.substr(0, 16) != trace_id) break;
+    if (i < skip) continue;
+    const std::string_view id = rec.substr(0, 16);
+    if (id < trace_id) continue;
+    if (id != trace_id) break;
     Trace t;
     SL_RETURN_IF_ERROR(DecodeTrace(rec, &views, &t));
     return std::optional<Trace>(std::move(t));

@@ -3,8 +3,9 @@
 //
 //   <ULID>/data       row groups: [zstd string dictionary][zstd traces]
 //   <ULID>/index      header (per row group: offsets, counts, time range,
-//                     first/last trace id, checksum of its id page), then
-//                     the sorted trace ids as one page per row group
+//                     first/last trace id, checksum of its id page; since
+//                     version 3 the split links), then the sorted trace
+//                     ids as one page per row group
 //   <ULID>/bloom      bloom filter over the trace ids (1% false positives)
 //   <ULID>/meta.json  blocks::BlockMeta, written last
 //
@@ -14,7 +15,8 @@
 // them; find-by-id reads the one row group's id page on demand (through an
 // optional IdPageCache) and data is read by range. Version-1 indexes (ids
 // not paged; docs/formats/traces-block.md) are read whole at open, checked,
-// and then served the same way.
+// and then served the same way; version-2 indexes (no links) read as
+// version 3 with none.
 //
 // Thread-safety: BlockReader is immutable after Open; Find and Scan may be
 // called concurrently. BlockFiles implementations and IdPageCache are
@@ -43,13 +45,45 @@ namespace sightline::traces::store {
 
 inline constexpr std::string_view kBlockFormat = "traces-v1";
 
+// Index version 3: the traces of a block that continue earlier blocks
+// (split traces: spans that arrived after those blocks were cut) and the
+// earlier blocks holding their other parts. The cut fills it from the ids
+// of the blocks it cut recently (store.cc); it is kept in memory with the
+// index header and read by search plans (sharded_scan.h) instead of every
+// block's ids. Thread-safety: a value; const methods may run concurrently.
+struct SplitLinks {
+  struct Entry {
+    char id[16] = {};
+    uint32_t begin = 0, end = 0;  // [begin, end) in refs
+  };
+  std::vector<blocks::Ulid> blocks;  // the earlier blocks referenced
+  std::vector<Entry> entries;        // ascending by id once Sort() ran
+  std::vector<uint32_t> refs;        // indices into `blocks`
+
+  // Adds trace `id` (16 bytes) continuing `earlier` (not empty).
+  void Add(std::string_view id, const std::vector<blocks::Ulid>& earlier);
+  // Sorts the entries by id (Find and the writer need it).
+  void Sort();
+  // The earlier blocks of `id` (binary search); empty when none.
+  std::vector<blocks::Ulid> Find(std::string_view id) const;
+  bool empty() const { return entries.empty(); }
+  size_t MemoryBytes() const;
+};
+
 struct BlockWriteOptions {
   // Uncompressed trace bytes per row group: what a find-by-id decompresses.
   size_t row_group_bytes = 256 << 10;
   // 1: the cut runs on the ingest path's CPU; level 3 saves ~2% of bytes
   // (32.3 vs 32.9 B/span, BM_BlockCut) for ~15% more cut CPU.
   int zstd_level = 1;
+  // zstd's minimum match length (0: the level's own, 5 at level 1). 4
+  // finds the short repeats of dictionary indexes and varints: -1.3% bytes
+  // and slightly fewer instructions at level 1 (BM_BlockCutJsSdk).
+  int zstd_min_match = 4;
   double bloom_false_positive = 0.01;
+  // Index version 3's split links of the block's traces (sorted; not
+  // owned, read during the write only). nullptr: none.
+  const SplitLinks* links = nullptr;
 };
 
 // Writes `traces` (any order; one entry per trace id; not owned) as a new block
@@ -112,6 +146,7 @@ class IdPageCache {
   size_t pages() const;
   uint64_t hits() const;
   uint64_t misses() const;
+  uint64_t evictions() const;  // pages dropped to stay under the capacity
 
  private:
   struct Impl;
@@ -141,10 +176,22 @@ class BlockReader {
   // fn returns false to stop; then Scan returns OK too.
   Status Scan(const ScanParams& params, const std::function<bool(Trace&&)>& fn,
               bool* stopped = nullptr) const;
+  // The block's part of a trace known to hold a part here (a split
+  // trace): the row group from the header's id ranges, its data read with
+  // one ranged read and walked. No bloom, no id page; nullopt when the id
+  // is not there after all.
+  Result<std::optional<Trace>> FindPart(std::string_view trace_id) const;
   size_t num_traces() const { return num_traces_; }
+  // 1, 2 or 3. Version 3 indexes carry split_links(); older ones do not
+  // (a search plan reads their ids to find split traces).
+  uint8_t index_version() const { return index_version_; }
+  const SplitLinks& split_links() const;
   // The block's trace ids, 16 bytes each, ascending: one ranged read of the
   // index's id pages (not kept; not cached), every page checked.
   Result<std::string> ReadSortedIds() const;
+  // Id pages read from files by every reader of the process (Find's cache
+  // misses, ReadSortedIds' pages): for tests and benchmarks.
+  static uint64_t IdPagesRead();
   // Bytes this reader keeps in memory (header, bloom, row-group table).
   size_t MemoryBytes() const;
   size_t num_row_groups() const { return row_groups_.size(); }
@@ -162,7 +209,9 @@ class BlockReader {
  private:
   BlockReader() = default;
   Status ParseV1(std::string_view body, uint64_t body_offset);
-  Status ParseV2Header(std::string_view header);
+  Status ParseV2Header(std::string_view header, uint8_t version);
+  Result<std::optional<Trace>> DecodeAt(const RowGroup& rg, std::string_view trace_id,
+                                        uint64_t skip) const;
   Result<std::shared_ptr<const std::string>> IdPage(size_t rg) const;
   Result<std::vector<std::string>> ReadDict(const RowGroup& rg) const;
   static Result<std::vector<std::string>> ParseDict(std::string_view compressed);
@@ -178,6 +227,8 @@ class BlockReader {
   IdPageCache* cache_ = nullptr;
   std::string bloom_;
   uint32_t bloom_k_ = 0;
+  uint8_t index_version_ = 0;
+  std::unique_ptr<const SplitLinks> links_;  // null: none (most blocks)
 };
 
 }  // namespace sightline::traces::store

@@ -167,9 +167,58 @@ struct Decoder {
 
 }  // namespace
 
-uint32_t StringDict::Add(std::string_view s) {
+namespace {
+
+inline uint64_t Load64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+inline uint32_t Load32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// The two words that determine a string of up to 16 bytes (with its
+// length): overlapping loads of its first and last 8 (or 4) bytes, or its
+// first, middle and last byte under 4 bytes.
+inline void ShortWords(const char* p, size_t n, uint64_t* a, uint64_t* b) {
+  if (n >= 8) {
+    *a = Load64(p);
+    *b = Load64(p + n - 8);
+  } else if (n >= 4) {
+    *a = Load32(p);
+    *b = Load32(p + n - 4);
+  } else if (n > 0) {
+    *a = static_cast<uint64_t>(static_cast<uint8_t>(p[0])) |
+         static_cast<uint64_t>(static_cast<uint8_t>(p[n >> 1])) << 8 |
+         static_cast<uint64_t>(static_cast<uint8_t>(p[n - 1])) << 16;
+    *b = 0;
+  } else {
+    *a = *b = 0;
+  }
+}
+
+// A multiply-fold of the two words (wyhash's short-input mix).
+inline uint64_t HashWords(uint64_t a, uint64_t b, size_t n) {
+  const unsigned __int128 m = static_cast<unsigned __int128>(a ^ 0xa0761d6478bd642full ^ n) *
+                              (b ^ 0xe7037ed1a0b428dbull);
+  return static_cast<uint64_t>(m) ^ static_cast<uint64_t>(m >> 64);
+}
+
+}  // namespace
+
+inline uint32_t StringDict::AddInline(std::string_view s) {
   if (slots_.empty()) Rehash(1024);
-  const uint64_t h = XXH3_64bits(s.data(), s.size());
+  const size_t n = s.size();
+  uint64_t a = 0, b = 0, h;
+  if (n <= 16) {
+    ShortWords(s.data(), n, &a, &b);
+    h = HashWords(a, b, n);
+  } else {
+    h = XXH3_64bits(s.data(), n);
+  }
   const uint64_t tag = h & 0xFFFFFFFF00000000ull;
   const size_t mask = slots_.size() - 1;
   size_t i = static_cast<size_t>(h) & mask;
@@ -178,33 +227,75 @@ uint32_t StringDict::Add(std::string_view s) {
     if (v == 0) break;
     if ((v & 0xFFFFFFFF00000000ull) == tag) {
       const uint32_t idx = static_cast<uint32_t>(v) - 1;
-      if (strings_[idx] == s) return idx;
+      const Entry& e = entries_[idx];
+      if (e.len == n) {
+        if (n <= 16) {
+          if (e.a == a && e.b == b) return idx;
+        } else if (std::memcmp(arena_.data() + e.offset, s.data(), n) == 0) {
+          return idx;
+        }
+      }
     }
   }
-  const uint32_t idx = static_cast<uint32_t>(strings_.size());
-  strings_.emplace_back(s);
+  return Insert(s, a, b, tag, i);
+}
+
+uint32_t StringDict::Add(std::string_view s) { return AddInline(s); }
+
+uint32_t StringDict::Insert(std::string_view s, uint64_t a, uint64_t b, uint64_t tag, size_t i) {
+  const uint32_t idx = static_cast<uint32_t>(entries_.size());
+  entries_.push_back(Entry{a, b, arena_.size(), static_cast<uint32_t>(s.size())});
+  arena_.append(s.data(), s.size());
   slots_[i] = tag | (idx + 1);
-  if (strings_.size() * 2 > slots_.size()) Rehash(slots_.size() * 2);
+  if (entries_.size() * 2 > slots_.size()) Rehash(slots_.size() * 2);
   return idx;
 }
 
 void StringDict::Rehash(size_t n) {
   slots_.assign(n, 0);
   const size_t mask = n - 1;
-  for (uint32_t idx = 0; idx < strings_.size(); ++idx) {
-    const std::string& s = strings_[idx];
-    const uint64_t h = XXH3_64bits(s.data(), s.size());
+  for (uint32_t idx = 0; idx < entries_.size(); ++idx) {
+    const Entry& e = entries_[idx];
+    const uint64_t h = e.len <= 16 ? HashWords(e.a, e.b, e.len)
+                                   : XXH3_64bits(arena_.data() + e.offset, e.len);
     size_t i = static_cast<size_t>(h) & mask;
     while (slots_[i] != 0) i = (i + 1) & mask;
     slots_[i] = (h & 0xFFFFFFFF00000000ull) | (idx + 1);
   }
 }
 
+std::vector<std::string_view> StringDict::strings() const {
+  std::vector<std::string_view> v;
+  v.reserve(entries_.size());
+  for (size_t i = 0; i < entries_.size(); ++i) v.push_back(at(i));
+  return v;
+}
+
+void StringDict::AppendTo(std::string* out) const {
+  PutUvarint(*out, entries_.size());
+  // The strings are back to back in the arena: one length and one run of
+  // bytes each.
+  out->reserve(out->size() + arena_.size() + 2 * entries_.size() + 8);
+  for (const Entry& e : entries_) {
+    PutUvarint(*out, e.len);
+    out->append(arena_.data() + e.offset, e.len);
+  }
+}
+
 void StringDict::Clear() {
-  strings_.clear();
+  entries_.clear();
+  arena_.clear();
   std::fill(slots_.begin(), slots_.end(), 0);
   for (Piece& p : pieces_) p.raw.clear();
   piece_hits_ = piece_misses_ = 0;
+}
+
+char* StringDict::Scratch(size_t n) {
+  if (scratch_size_ < n) {
+    scratch_size_ = std::max(n, scratch_size_ * 2);
+    scratch_ = std::make_unique<char[]>(scratch_size_);
+  }
+  return scratch_.get();
 }
 
 const std::string* StringDict::FindPiece(std::string_view raw) {
@@ -427,63 +518,141 @@ void MergeTrace(Trace from, Trace* into, bool dedup) {
 
 namespace {
 
-// Walks the inline encoding; with `out`, writes what it walked again, with
-// strings as indexes into `dict` and everything else verbatim.
+// Walks the inline encoding with coding::Reader's rules (Go's Uvarint, at
+// most 10 bytes, overflow an error; lengths and counts bounded by what is
+// left). With kOut, writes what it walked again at `w`, strings as indexes
+// into `dict` and everything else verbatim. The caller makes room: the
+// output of a walk is at most 5 times its input (every string takes at
+// least one byte and becomes a uvarint32 index; everything else is copied),
+// also on malformed input (only consumed bytes are written).
+template <bool kOut>
 struct Transcoder {
-  coding::Reader r;
+  const char* p;
+  const char* end;
   StringDict* dict = nullptr;
-  std::string* out = nullptr;
+  char* w = nullptr;
   bool bad = false;
   int depth = 0;
 
-  const char* pos() const { return r.rest().data(); }
-  void CopyFrom(const char* from) {
-    if (!out || !r.ok()) return;
-    const size_t n = static_cast<size_t>(pos() - from);
-    if (n == 1) {
-      out->push_back(*from);  // most varints and tags: no append call
-    } else {
-      out->append(from, n);
+  Transcoder(std::string_view in, StringDict* d = nullptr, char* out = nullptr)
+      : p(in.data()), end(in.data() + in.size()), dict(d), w(out) {}
+
+  bool ok() const { return !bad; }
+  bool empty() const { return p == end; }
+  const char* pos() const { return p; }
+  size_t remaining() const { return static_cast<size_t>(end - p); }
+
+  uint64_t ReadU() {
+    if (!bad && p != end && static_cast<uint8_t>(*p) < 0x80) return static_cast<uint8_t>(*p++);
+    return ReadULong();
+  }
+  [[gnu::noinline]] uint64_t ReadULong() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+      if (bad || p == end) {
+        bad = true;
+        return 0;
+      }
+      const uint8_t b = static_cast<uint8_t>(*p++);
+      if (shift == 63 && b > 1) {
+        bad = true;
+        return 0;
+      }
+      v |= uint64_t{b & 0x7fu} << shift;
+      if (b < 0x80) return v;
+    }
+    bad = true;
+    return 0;
+  }
+  void Put(const char* from, size_t n) {
+    if constexpr (kOut) {
+      std::memcpy(w, from, n);
+      w += n;
     }
   }
+  void PutU(uint64_t v) {
+    if constexpr (kOut) {
+      while (v >= 0x80) {
+        *w++ = static_cast<char>(v | 0x80);
+        v >>= 7;
+      }
+      *w++ = static_cast<char>(v);
+    }
+  }
+  // A uvarint copied as it is.
   void U() {
-    const char* p = pos();
-    r.Uvarint();
-    CopyFrom(p);
-  }
-  void Fixed(size_t n) {
-    const char* p = pos();
-    r.Bytes(n);
-    CopyFrom(p);
-  }
-  void LengthPrefixed() {
-    const char* p = pos();
-    r.LengthPrefixed();
-    CopyFrom(p);
-  }
-  void Str() {
-    std::string_view s = r.LengthPrefixed();
-    if (!r.ok()) {
+    if (!bad && p != end && static_cast<uint8_t>(*p) < 0x80) {
+      if constexpr (kOut) *w++ = *p;
+      ++p;
+      return;
+    }
+    // Longer ones: find the last byte (Go's rules: at most 10 bytes, the
+    // 10th at most 1) and copy them without decoding.
+    if (bad) return;
+    const size_t lim = std::min<size_t>(10, remaining());
+    size_t k = 0;
+    while (k < lim && (static_cast<uint8_t>(p[k]) & 0x80)) ++k;
+    if (k == lim || (k == 9 && static_cast<uint8_t>(p[9]) > 1)) {
       bad = true;
       return;
     }
-    if (out) PutUvarint(*out, dict->Add(s));
+    Put(p, k + 1);
+    p += k + 1;
   }
-  uint64_t Count() {
-    const char* p = pos();
-    uint64_t n = r.Uvarint();
-    if (n > r.remaining()) {
+  uint8_t Byte() {
+    if (bad || p == end) {
       bad = true;
       return 0;
     }
-    CopyFrom(p);
+    if constexpr (kOut) *w++ = *p;
+    return static_cast<uint8_t>(*p++);
+  }
+  void Fixed(size_t n) {
+    if (bad || remaining() < n) {
+      bad = true;
+      return;
+    }
+    Put(p, n);
+    p += n;
+  }
+  void LengthPrefixed() {
+    const char* from = p;
+    const uint64_t n = ReadU();
+    if (bad || n > remaining()) {
+      bad = true;
+      return;
+    }
+    p += n;
+    Put(from, static_cast<size_t>(p - from));
+  }
+  void Str() {
+    const uint64_t n = ReadU();
+    if (bad || n > remaining()) {
+      bad = true;
+      return;
+    }
+    if constexpr (kOut) {
+      uint32_t idx = dict->AddInline(std::string_view(p, n));
+      if (idx < 0x80) {
+        *w++ = static_cast<char>(idx);
+      } else {
+        PutU(idx);
+      }
+    }
+    p += n;
+  }
+  uint64_t Count() {
+    const char* from = p;
+    const uint64_t n = ReadU();
+    if (bad || n > remaining()) {
+      bad = true;
+      return 0;
+    }
+    Put(from, static_cast<size_t>(p - from));
     return n;
   }
   void Value() {
-    const char* p = pos();
-    uint8_t tag = r.Byte();
-    CopyFrom(p);
-    switch (tag) {
+    switch (Byte()) {
       case kEmpty:
       case kFalse:
       case kTrue:
@@ -524,14 +693,41 @@ struct Transcoder {
     uint64_t n = Count();
     for (uint64_t i = 0; i < n && ok(); ++i) {
       Str();
+      // String and int values (nearly all of them) without Value's switch.
+      if (!bad && p != end) {
+        const uint8_t tag = static_cast<uint8_t>(*p);
+        if (tag == kString || tag == kBytes) {
+          if constexpr (kOut) *w++ = *p;
+          ++p;
+          Str();
+          continue;
+        }
+        if (tag == kInt) {
+          if constexpr (kOut) *w++ = *p;
+          ++p;
+          U();
+          continue;
+        }
+      }
       Value();
     }
   }
-  bool ok() const { return !bad && r.ok(); }
 
   // The parts of the encoding, in EncodeTrace's order.
-  void Resource() { Memoized(&Transcoder::ResourceWalk); }
-  void Scope() { Memoized(&Transcoder::ScopeWalk); }
+  void Resource() {
+    if constexpr (kOut) {
+      Memoized(true);
+    } else {
+      ResourceWalk();
+    }
+  }
+  void Scope() {
+    if constexpr (kOut) {
+      Memoized(false);
+    } else {
+      ScopeWalk();
+    }
+  }
   void ResourceWalk() {
     Attrs();
     U();
@@ -544,41 +740,42 @@ struct Transcoder {
     U();
     Str();
   }
-  // `walk` through the dictionary's piece cache: the piece's extent is
-  // found by a walk without output (no lookups), then its transcoding is
-  // copied from the cache, or made and cached.
-  void Memoized(void (Transcoder::*walk)()) {
-    if (!out || !dict->PiecesUseful()) {
-      (this->*walk)();
+  void Walk(bool resource) { resource ? ResourceWalk() : ScopeWalk(); }
+  // A resource or scope through the dictionary's piece cache: the piece's
+  // extent is found by a walk without output (no lookups), then its
+  // transcoding is copied from the cache, or made and cached.
+  void Memoized(bool resource) {
+    if (!dict->PiecesUseful()) {
+      Walk(resource);
       return;
     }
-    const char* from = pos();
-    std::string* o = out;
-    out = nullptr;
-    (this->*walk)();
-    out = o;
-    if (!ok()) return;
-    const std::string_view raw(from, static_cast<size_t>(pos() - from));
-    if (const std::string* hit = dict->FindPiece(raw)) {
-      out->append(*hit);
-      return;
-    }
-    const size_t mark = out->size();
-    Transcoder t{coding::Reader(raw), dict, out};
-    (t.*walk)();
-    if (!t.ok() || !t.r.empty()) {
+    const char* from = p;
+    Transcoder<false> scan(std::string_view(p, remaining()));
+    scan.Walk(resource);
+    if (!scan.ok()) {
       bad = true;
       return;
     }
-    dict->AddPiece(raw, std::string_view(*out).substr(mark));
+    const std::string_view raw(from, static_cast<size_t>(scan.p - from));
+    p = scan.p;
+    if (const std::string* hit = dict->FindPiece(raw)) {
+      Put(hit->data(), hit->size());
+      return;
+    }
+    char* mark = w;
+    Transcoder<true> t(raw, dict, w);
+    t.Walk(resource);
+    if (!t.ok() || !t.empty()) {
+      bad = true;
+      return;
+    }
+    w = t.w;
+    dict->AddPiece(raw, std::string_view(mark, static_cast<size_t>(w - mark)));
   }
   // A span from its id to its kind (before the start time).
   void SpanHead() {
     Fixed(8);
-    const char* p = pos();
-    uint8_t has_parent = r.Byte();
-    CopyFrom(p);
-    if (has_parent == 1) Fixed(8);
+    if (Byte() == 1) Fixed(8);
     Str();  // trace_state
     U();    // flags
     Str();  // name
@@ -611,6 +808,11 @@ struct Transcoder {
     U();    // status code
     Str();  // status message
   }
+  // The duration that starts the tail, without consuming it.
+  int64_t PeekVarint() {
+    Transcoder<false> peek(std::string_view(p, remaining()));
+    return coding::UnZigZag(peek.ReadU());
+  }
 };
 
 struct SpanPos {
@@ -627,9 +829,11 @@ struct PartPos {
 
 // Where each piece of one inline record is (DecodeTrace's checks).
 Status IndexPart(std::string_view rec, PartPos* p) {
-  Transcoder t{coding::Reader(rec)};
-  p->id = t.r.Bytes(16);
-  const uint64_t base = t.r.Uvarint();
+  Transcoder<false> t(rec);
+  if (t.remaining() < 16) return DataLossError("malformed trace record");
+  p->id = std::string_view(t.p, 16);
+  t.p += 16;
+  const uint64_t base = t.ReadU();
   auto piece = [&](auto walk) {
     const char* from = t.pos();
     walk();
@@ -644,14 +848,11 @@ Status IndexPart(std::string_view rec, PartPos* p) {
   for (uint64_t i = 0; i < nspans && t.ok(); ++i) {
     SpanPos s;
     s.head = piece([&] { t.SpanHead(); });
-    s.start = base + t.r.Uvarint();
-    {
-      coding::Reader peek(t.r.rest());
-      s.end = s.start + static_cast<uint64_t>(peek.Varint());
-    }
+    s.start = base + t.ReadU();
+    s.end = s.start + static_cast<uint64_t>(t.PeekVarint());
     s.tail = piece([&] { t.SpanTail(); });
-    s.ri = static_cast<uint32_t>(t.r.Uvarint());
-    s.si = static_cast<uint32_t>(t.r.Uvarint());
+    s.ri = static_cast<uint32_t>(t.ReadU());
+    s.si = static_cast<uint32_t>(t.ReadU());
     if (!t.ok()) break;
     if (s.ri >= p->resources.size() || s.si >= p->scopes.size()) {
       return DataLossError("trace record: span refers to a missing resource or scope");
@@ -659,21 +860,22 @@ Status IndexPart(std::string_view rec, PartPos* p) {
     p->spans.push_back(s);
   }
   if (!t.ok()) return DataLossError("malformed trace record");
-  if (!t.r.empty()) return DataLossError("trailing bytes after a trace record");
+  if (!t.empty()) return DataLossError("trailing bytes after a trace record");
   return Status::Ok();
 }
 
 // The common case, a trace that arrived in one record: one walk, copying
-// it with strings re-pointed (its base, counts and indexes stay valid).
-// False, with `out` to be cut back by the caller, for anything unusual
-// (errors, a base that is not the earliest start): the general path decides.
-bool TranscodeSingle(std::string_view rec, StringDict* dict, std::string* out,
-                     TraceSummary* summary) {
-  Transcoder t{coding::Reader(rec), dict, out};
+// it with strings re-pointed (its base, counts and indexes stay valid) to
+// `w` (room for 5 × rec.size() bytes). nullptr for anything unusual
+// (errors, a base that is not the earliest start): the general path
+// decides. Otherwise the end of the output.
+char* TranscodeSingle(std::string_view rec, StringDict* dict, char* w, TraceSummary* summary) {
+  Transcoder<true> t(rec, dict, w);
   t.Fixed(16);
   const char* p = t.pos();
-  const uint64_t base = t.r.Uvarint();
-  t.CopyFrom(p);
+  const uint64_t base = t.ReadU();
+  if (!t.ok()) return nullptr;
+  t.Put(p, static_cast<size_t>(t.pos() - p));
   const uint64_t nr = t.Count();
   for (uint64_t i = 0; i < nr && t.ok(); ++i) t.Resource();
   const uint64_t ns = t.ok() ? t.Count() : 0;
@@ -683,27 +885,25 @@ bool TranscodeSingle(std::string_view rec, StringDict* dict, std::string* out,
   for (uint64_t i = 0; i < nspans && t.ok(); ++i) {
     t.SpanHead();
     p = t.pos();
-    const uint64_t delta = t.r.Uvarint();
-    t.CopyFrom(p);
+    const uint64_t delta = t.ReadU();
+    if (!t.ok()) return nullptr;
+    t.Put(p, static_cast<size_t>(t.pos() - p));
     const uint64_t start = base + delta;
-    uint64_t end;
-    {
-      coding::Reader peek(t.r.rest());
-      end = start + static_cast<uint64_t>(peek.Varint());
-    }
+    const uint64_t end = start + static_cast<uint64_t>(t.PeekVarint());
     t.SpanTail();
     p = t.pos();
-    const uint64_t ri = t.r.Uvarint();
-    const uint64_t si = t.r.Uvarint();
-    t.CopyFrom(p);
-    if (ri >= nr || si >= ns) return false;
+    const uint64_t ri = t.ReadU();
+    const uint64_t si = t.ReadU();
+    if (!t.ok()) return nullptr;
+    t.Put(p, static_cast<size_t>(t.pos() - p));
+    if (ri >= nr || si >= ns) return nullptr;
     min_delta = std::min(min_delta, delta);
     hi = std::max(hi, std::max(end, start));
   }
-  if (!t.ok() || !t.r.empty()) return false;
-  if (nspans == 0 ? base != 0 : min_delta != 0) return false;
+  if (!t.ok() || !t.empty()) return nullptr;
+  if (nspans == 0 ? base != 0 : min_delta != 0) return nullptr;
   *summary = TraceSummary{nspans, nspans == 0 ? 0 : base, hi};
-  return true;
+  return t.w;
 }
 
 }  // namespace
@@ -711,12 +911,20 @@ bool TranscodeSingle(std::string_view rec, StringDict* dict, std::string* out,
 Status TranscodeTrace(const std::vector<std::string_view>& parts, StringDict* dict,
                       std::string* out, TraceSummary* summary) {
   if (parts.size() == 1) {
-    const size_t mark = out->size();
-    if (TranscodeSingle(parts[0], dict, out, summary)) return Status::Ok();
-    out->resize(mark);
+    // Output written to the dictionary's scratch, then appended once.
+    char* buf = dict->Scratch(5 * parts[0].size() + 16);
+    if (char* w = TranscodeSingle(parts[0], dict, buf, summary)) {
+      out->append(buf, static_cast<size_t>(w - buf));
+      return Status::Ok();
+    }
   }
   std::vector<PartPos> pos(parts.size());
-  for (size_t i = 0; i < parts.size(); ++i) SL_RETURN_IF_ERROR(IndexPart(parts[i], &pos[i]));
+  size_t in_bytes = 0, in_spans = 0;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    SL_RETURN_IF_ERROR(IndexPart(parts[i], &pos[i]));
+    in_bytes += parts[i].size();
+    in_spans += pos[i].spans.size();
+  }
   // MergeTrace(dedup=false), part by part: into an empty trace a part goes
   // whole; otherwise its spans are appended with the resources and scopes
   // they use (in order), indexes remapped.
@@ -763,28 +971,34 @@ Status TranscodeTrace(const std::vector<std::string_view>& parts, StringDict* di
 
   // The first part's id (parts are of one trace; DecodeTrace reads 16 bytes).
   if (pos.empty()) return DataLossError("a trace without records");
-  out->append(pos[0].id.data(), pos[0].id.size());
-  PutUvarint(*out, lo);
-  auto write = [&](std::string_view piece, auto walk) {
-    Transcoder t{coding::Reader(piece), dict, out};
-    walk(t);
-    return t.ok();
-  };
+  // Room: every piece at most 5× its bytes; per span a start (10) and two
+  // indexes (5 each); the id, base and three counts.
+  char* const buf = dict->Scratch(5 * in_bytes + 20 * in_spans + 64);
+  Transcoder<true> o(std::string_view(), dict, buf);
+  o.Put(pos[0].id.data(), pos[0].id.size());
+  o.PutU(lo);
   bool ok = true;
-  PutUvarint(*out, resources.size());
-  for (std::string_view r : resources) ok &= write(r, [](Transcoder& t) { t.Resource(); });
-  PutUvarint(*out, scopes.size());
-  for (std::string_view s : scopes) ok &= write(s, [](Transcoder& t) { t.Scope(); });
-  PutUvarint(*out, spans.size());
+  auto write = [&](std::string_view piece, auto walk) {
+    Transcoder<true> t(piece, dict, o.w);
+    walk(t);
+    o.w = t.w;
+    ok &= t.ok();
+  };
+  o.PutU(resources.size());
+  for (std::string_view r : resources) write(r, [](Transcoder<true>& t) { t.Resource(); });
+  o.PutU(scopes.size());
+  for (std::string_view s : scopes) write(s, [](Transcoder<true>& t) { t.Scope(); });
+  o.PutU(spans.size());
   for (const MergedSpan& m : spans) {
-    ok &= write(m.s->head, [](Transcoder& t) { t.SpanHead(); });
-    PutUvarint(*out, m.s->start - lo);
-    ok &= write(m.s->tail, [](Transcoder& t) { t.SpanTail(); });
-    PutUvarint(*out, m.ri);
-    PutUvarint(*out, m.si);
+    write(m.s->head, [](Transcoder<true>& t) { t.SpanHead(); });
+    o.PutU(m.s->start - lo);
+    write(m.s->tail, [](Transcoder<true>& t) { t.SpanTail(); });
+    o.PutU(m.ri);
+    o.PutU(m.si);
   }
   // The pieces were walked once already: this cannot fail.
   if (!ok) return DataLossError("trace record: transcoding failed");
+  out->append(buf, static_cast<size_t>(o.w - buf));
   return Status::Ok();
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -35,13 +36,27 @@ enum ValueTag : uint8_t {
 };
 
 // Collects the distinct strings of a row group. Every string of a cut
-// goes through Add: an open-addressing table of (hash tag, index) slots,
-// so a string seen before costs one hash and, mostly, one comparison.
+// goes through Add: the strings' bytes live back to back in one arena, and
+// an open-addressing table of (hash tag, index) slots finds them. Strings
+// of up to 16 bytes (most keys and many values) are hashed from two
+// overlapping loads and compared by those two words, without touching the
+// arena; longer ones are hashed with XXH3 and compared with memcmp.
 class StringDict {
  public:
   uint32_t Add(std::string_view s);
-  const std::vector<std::string>& strings() const { return strings_; }
-  size_t size() const { return strings_.size(); }
+  // Add, always inlined; defined in codec.cc for its transcoder (other
+  // translation units call Add).
+  [[gnu::always_inline]] inline uint32_t AddInline(std::string_view s);
+  size_t size() const { return entries_.size(); }
+  // String i; valid until the next Add or Clear.
+  std::string_view at(size_t i) const {
+    return {arena_.data() + entries_[i].offset, entries_[i].len};
+  }
+  // Copies of the views, in index order (tests and small users).
+  std::vector<std::string_view> strings() const;
+  // The block's dictionary section: uvarint n, then n length-prefixed
+  // strings in index order (docs/formats/traces-block.md).
+  void AppendTo(std::string* out) const;
   void Clear();  // strings and pieces
 
   // Pieces already transcoded with this dictionary (TranscodeTrace: a
@@ -59,18 +74,32 @@ class StringDict {
   const std::string* FindPiece(std::string_view raw);
   void AddPiece(std::string_view raw, std::string_view transcoded);
 
+  // Scratch output for TranscodeTrace: at least `n` bytes, contents not
+  // kept across calls.
+  char* Scratch(size_t n);
+
  private:
   static constexpr size_t kPieces = 64;
   struct Piece {
     uint64_t hash = 0;
     std::string raw, transcoded;
   };
+  struct Entry {
+    uint64_t a = 0, b = 0;  // the two words hashed and compared (len <= 16)
+    size_t offset = 0;      // into arena_
+    uint32_t len = 0;
+  };
   void Rehash(size_t slots);
+  // Add's miss: appends `s` and fills slot `i`.
+  uint32_t Insert(std::string_view s, uint64_t a, uint64_t b, uint64_t tag, size_t i);
   // High 32 bits: the hash's high bits; low 32: index + 1 (0: empty).
   std::vector<uint64_t> slots_;
-  std::vector<std::string> strings_;
+  std::vector<Entry> entries_;
+  std::string arena_;
   std::vector<Piece> pieces_;  // kPieces once used; raw empty: unused
   uint64_t piece_hits_ = 0, piece_misses_ = 0;
+  std::unique_ptr<char[]> scratch_;
+  size_t scratch_size_ = 0;
 };
 
 // Appends the encoding of `t` to `out`. `dict` null: strings inline.

@@ -28,6 +28,7 @@ namespace sightline::traces::store {
 namespace {
 
 constexpr uint8_t kRecordTraces = 1;
+static_assert(kRecordTraces == ingest::kWalTracesRecord);
 // Threads that open object-store blocks at once (RefreshRemote).
 constexpr size_t kOpenThreads = 8;
 // Threads of one find-by-id over the blocks whose bloom may hold the id.
@@ -97,12 +98,53 @@ bool BlockOverlaps(const blocks::BlockMeta& m, uint64_t start, uint64_t end) {
   return true;
 }
 
+// The id-page cache's self-metrics, written when /metrics is scraped. A
+// registry keeps its collectors for its whole life (Registry::Default()
+// outlives every store), so the collector reads the cache through this
+// holder, which the store detaches before the cache goes away; a detached
+// holder writes nothing.
+class IdCacheMetrics {
+ public:
+  explicit IdCacheMetrics(const IdPageCache* cache) : cache_(cache) {}
+  void Detach() {
+    std::lock_guard<std::mutex> l(mu_);
+    cache_ = nullptr;
+  }
+  void Collect(std::string& out) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (cache_ == nullptr) return;
+    auto family = [&out](const char* name, const char* type, const char* help, double v) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+             name + " " + telemetry::FormatValue(v) + "\n";
+    };
+    family("sightline_traces_id_page_cache_hits_total", "counter",
+           "Find-by-id trace-id page lookups served from the cache.",
+           static_cast<double>(cache_->hits()));
+    family("sightline_traces_id_page_cache_misses_total", "counter",
+           "Find-by-id trace-id page lookups that read the block.",
+           static_cast<double>(cache_->misses()));
+    family("sightline_traces_id_page_cache_evictions_total", "counter",
+           "Trace-id pages evicted to stay under traces.store.id_page_cache_bytes.",
+           static_cast<double>(cache_->evictions()));
+    family("sightline_traces_id_page_cache_bytes", "gauge", "Bytes of trace-id pages cached.",
+           static_cast<double>(cache_->bytes()));
+    family("sightline_traces_id_page_cache_pages", "gauge", "Trace-id pages cached.",
+           static_cast<double>(cache_->pages()));
+  }
+
+ private:
+  std::mutex mu_;
+  const IdPageCache* cache_;
+};
+
 struct Metrics {
   telemetry::Family<telemetry::Counter>* traces_created;
   telemetry::Family<telemetry::Counter>* blocks_cut;
   telemetry::Family<telemetry::Counter>* flush_failed;
   telemetry::Family<telemetry::Gauge>* live_traces;
   telemetry::Family<telemetry::Counter>* bytes_written;
+  telemetry::Family<telemetry::Counter>* split_window_shrunk;
+  telemetry::Family<telemetry::Gauge>* split_window_ids;
 
   explicit Metrics(telemetry::Registry& r) {
     traces_created = &r.AddCounter("tempo_ingester_traces_created_total",
@@ -114,6 +156,14 @@ struct Metrics {
     live_traces = &r.AddGauge("tempo_ingester_live_traces", "Traces in the head.", {"tenant"});
     bytes_written = &r.AddCounter("tempo_ingester_bytes_received_total",
                                   "Trace bytes appended to the WAL.", {"tenant"});
+    split_window_shrunk = &r.AddCounter(
+        "sightline_traces_split_window_shrunk_blocks_total",
+        "Cut blocks that left the split-trace window before traces.store.split_window because "
+        "it held traces.store.split_window_max_ids ids.",
+        {"tenant"});
+    split_window_ids = &r.AddGauge("sightline_traces_split_window_ids",
+                                   "Trace ids of recently cut blocks held to link split traces.",
+                                   {"tenant"});
   }
 };
 
@@ -125,7 +175,13 @@ class TraceStore::Tenant {
  public:
   Tenant(const StoreOptions& o, io::Env* env, Metrics* m, IdPageCache* id_cache, std::string name,
          std::string dir)
-      : o_(o), env_(env), m_(m), id_cache_(id_cache), name_(std::move(name)), dir_(std::move(dir)) {}
+      : o_(o),
+        env_(env),
+        m_(m),
+        id_cache_(id_cache),
+        name_(std::move(name)),
+        dir_(std::move(dir)),
+        window_(SplitWindowMs(o), o.split_window_max_ids) {}
 
   ~Tenant() { (void)Close(); }
 
@@ -180,6 +236,7 @@ class TraceStore::Tenant {
       }
       local_[*ulid] = std::shared_ptr<BlockReader>(std::move(reader).value());
     }
+    RebuildSplitWindow();
     if (o_.store != nullptr) {
       blocks::ShipperOptions so;
       so.signal = "traces";
@@ -239,7 +296,7 @@ class TraceStore::Tenant {
       recs[i].bytes = traces.record(i);
       recs[i].spans = traces.traces[i].num_spans;
     }
-    return PushRecords(recs, result);
+    return PushRecords(recs, result, traces.wal_record());
   }
 
   // One trace's record of a push (EncodeTrace, inline strings).
@@ -251,8 +308,11 @@ class TraceStore::Tenant {
 
   // The per-trace limit, one WAL record for the accepted ones (durable per
   // the sync policy before this returns; concurrent pushes share a write
-  // and fdatasync, see wal.h), then the head.
-  Status PushRecords(const std::vector<Record>& recs, ingest::PushResult* result) {
+  // and fdatasync, see wal.h), then the head. `framed`, if not empty, is
+  // that WAL record for all of `recs` (EncodedTraces::wal_record), appended
+  // as it is when every record is accepted.
+  Status PushRecords(const std::vector<Record>& recs, ingest::PushResult* result,
+                     std::string_view framed = {}) {
     std::shared_lock<std::shared_mutex> cut(cut_mu_);
     std::vector<bool> accepted(recs.size(), true);
     // The head entry of each accepted record, found once: entries are nodes
@@ -289,12 +349,16 @@ class TraceStore::Tenant {
     uint64_t n = 0;
     for (size_t i = 0; i < recs.size(); ++i) n += accepted[i];
     if (n == 0) return Status::Ok();
-    std::string rec;
-    rec.reserve(total + 8 + recs.size() * 3);
-    rec.push_back(static_cast<char>(kRecordTraces));
-    coding::PutUvarint(rec, n);
-    for (size_t i = 0; i < recs.size(); ++i) {
-      if (accepted[i]) coding::PutLengthPrefixed(rec, recs[i].bytes);
+    std::string built;
+    std::string_view rec = framed;
+    if (rec.empty() || n != recs.size()) {
+      built.reserve(total + 8 + recs.size() * 3);
+      built.push_back(static_cast<char>(kRecordTraces));
+      coding::PutUvarint(built, n);
+      for (size_t i = 0; i < recs.size(); ++i) {
+        if (accepted[i]) coding::PutLengthPrefixed(built, recs[i].bytes);
+      }
+      rec = built;
     }
     auto pos = wal_->Append(rec);
     std::lock_guard<std::mutex> l(head_mu_);
@@ -377,8 +441,14 @@ class TraceStore::Tenant {
                                     return TranscodeTrace(parts, dict, out, sum);
                                   }});
     }
+    // Which of these traces continue recently cut blocks (one hash probe
+    // per trace): the block's split links (index version 3).
+    window_.Expire(NowMs());
+    const SplitLinks links = window_.Links(traces, &split_fps_);
+    BlockWriteOptions block_options = o_.block;
+    block_options.links = &links;
     Result<blocks::BlockMeta> meta =
-        WriteBlockEncoded(env_, dir_ + "/blocks", name_, std::move(traces), o_.block);
+        WriteBlockEncoded(env_, dir_ + "/blocks", name_, std::move(traces), block_options);
     std::shared_ptr<BlockReader> reader;
     if (meta.ok()) {
       auto r = BlockReader::Open(LocalBlockFiles(env_, dir_ + "/blocks/" + meta->ulid.ToString()),
@@ -406,6 +476,7 @@ class TraceStore::Tenant {
     {
       std::unique_lock<std::shared_mutex> bl(blocks_mu_);
       local_[meta->ulid] = reader;
+      AddToSplitWindow(reader);
       cut_time_ms_[meta->ulid] = NowMs();
     }
     {
@@ -419,6 +490,12 @@ class TraceStore::Tenant {
     }
     if (shipper_) shipper_->Notify();
     return Status::Ok();
+  }
+
+  // The head traces that continue blocks of the split window, for a plan.
+  std::vector<HeadSplit> HeadSplits(const std::vector<Trace>& head) {
+    window_.Expire(NowMs());
+    return window_.HeadSplits(head);
   }
 
   Status Ship() {
@@ -647,6 +724,52 @@ class TraceStore::Tenant {
   }
 
  private:
+  static int64_t SplitWindowMs(const StoreOptions& o) {
+    return o.split_window.count() > 0 ? o.split_window.count()
+                                      : 2 * o.max_block_duration.count();
+  }
+
+  // A block just cut (its ids' fingerprints in split_fps_) joins the window.
+  // blocks_mu_ held.
+  void AddToSplitWindow(const std::shared_ptr<BlockReader>& reader) {
+    const int64_t now = NowMs();
+    const uint64_t shrunk = window_.shrunk_blocks();
+    window_.Add(reader, now, split_fps_, now);
+    if (window_.shrunk_blocks() > shrunk) {
+      m_->split_window_shrunk->WithLabels({name_}).Inc(
+          static_cast<double>(window_.shrunk_blocks() - shrunk));
+    }
+    m_->split_window_ids->WithLabels({name_}).Set(static_cast<double>(window_.ids()));
+  }
+
+  // After a restart: the local blocks cut within the window join it again
+  // (their id pages read once), oldest first.
+  void RebuildSplitWindow() {
+    const int64_t now = NowMs();
+    for (const auto& [ulid, reader] : local_) {
+      const int64_t cut = static_cast<int64_t>(ulid.time_ms());
+      if (cut < now - window_.window_ms()) continue;
+      auto ids = reader->ReadSortedIds();
+      if (!ids.ok()) {
+        log::Warn("cannot read a trace block's ids for the split window",
+                  {{"block", ulid.ToString()}, {"err", ids.status().ToString()}});
+        continue;
+      }
+      split_fps_.clear();
+      for (size_t i = 0; i + 16 <= ids->size(); i += 16) {
+        split_fps_.push_back(SplitWindow::Fingerprint(std::string_view(*ids).substr(i, 16)));
+      }
+      const uint64_t shrunk = window_.shrunk_blocks();
+      window_.Add(reader, cut, split_fps_, now);
+      if (window_.shrunk_blocks() > shrunk) {
+        m_->split_window_shrunk->WithLabels({name_}).Inc(
+            static_cast<double>(window_.shrunk_blocks() - shrunk));
+      }
+    }
+    split_fps_.clear();
+    m_->split_window_ids->WithLabels({name_}).Set(static_cast<double>(window_.ids()));
+  }
+
   // A replayed WAL record (already checked to decode) into the head.
   void AddToHead(const std::string& trace_id, std::string_view enc) {
     const size_t bytes = enc.size();
@@ -676,6 +799,9 @@ class TraceStore::Tenant {
   std::shared_mutex blocks_mu_;
   std::map<blocks::Ulid, std::shared_ptr<BlockReader>> local_, remote_;
   std::map<blocks::Ulid, int64_t> cut_time_ms_;
+  // Ids of the blocks cut recently: split links at cut, head splits at plan.
+  SplitWindow window_;
+  std::vector<uint64_t> split_fps_;  // the cut's (cut_serial_ held)
 
   std::mutex poll_mu_;
   int64_t last_poll_ms_ = 0;
@@ -691,6 +817,11 @@ struct TraceStore::Impl {
   // Trace-id pages of the blocks (read on demand by find-by-id); declared
   // before the tenants, so it outlives their block readers.
   std::unique_ptr<IdPageCache> id_cache;
+  // Its /metrics collector's view, detached (~Impl) before the cache goes.
+  std::shared_ptr<IdCacheMetrics> id_cache_metrics;
+  ~Impl() {
+    if (id_cache_metrics) id_cache_metrics->Detach();
+  }
 
   mutable std::shared_mutex mu;
   std::map<std::string, std::unique_ptr<Tenant>, std::less<>> tenants;
@@ -722,6 +853,9 @@ Result<std::unique_ptr<TraceStore>> TraceStore::Open(StoreOptions options) {
   impl->metrics = std::make_unique<Metrics>(impl->o.registry ? *impl->o.registry
                                                              : telemetry::Registry::Default());
   impl->id_cache = std::make_unique<IdPageCache>(impl->o.id_page_cache_bytes);
+  impl->id_cache_metrics = std::make_shared<IdCacheMetrics>(impl->id_cache.get());
+  (impl->o.registry ? *impl->o.registry : telemetry::Registry::Default())
+      .AddCollector([m = impl->id_cache_metrics](std::string& out) { m->Collect(out); });
   SL_RETURN_IF_ERROR(impl->env->CreateDirs(impl->root));
   std::unique_ptr<TraceStore> store(new TraceStore(std::move(impl)));
   Impl& m = *store->impl_;
@@ -860,7 +994,8 @@ Result<std::unique_ptr<ShardedTraceSource>> TraceStore::PlanScan(std::string_vie
   SL_ASSIGN_OR_RETURN(Tenant * t, TenantFor(tenant));
   std::vector<Trace> head;
   t->CollectHead([&](const Trace& tr) { head.push_back(tr); }, nullptr);
-  return NewShardedScan(start, end, std::move(head), t->Blocks(start, end));
+  std::vector<HeadSplit> head_splits = t->HeadSplits(head);
+  return NewShardedScan(start, end, std::move(head), t->Blocks(start, end), std::move(head_splits));
 }
 
 Status TraceStore::CutAll(bool force) {

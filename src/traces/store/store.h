@@ -22,7 +22,10 @@
 // locally and read from the object store from then on.
 //
 // A trace may be split over the head and several blocks (spans arriving
-// after a cut); reads merge the parts and count a span id once, so a crash
+// after a cut). Each cut links its traces to the blocks cut within
+// split_window that hold other parts (SplitWindow, sharded_scan.h; written
+// into the block's index), so search plans find split traces without
+// reading blocks' ids. Reads merge the parts and count a span id once, so a crash
 // between a block write and the WAL cleanup (the same spans then in the
 // replayed head and in a block) changes nothing for readers.
 //
@@ -87,6 +90,16 @@ struct StoreOptions {
   // Bytes of blocks' trace-id pages kept in an LRU between find-by-id
   // lookups (blocks keep only their index header and bloom in memory).
   uint64_t id_page_cache_bytes = 32ull << 20;
+  // Split traces (spans arriving after a cut): each cut looks its trace ids
+  // up among the ids of the blocks cut within this window and writes the
+  // matches into the new block's index (SplitLinks), so search plans find
+  // split traces without reading every block's ids. 0: 2 × max_block_duration.
+  // Traces split wider apart are searched part by part (combined by trace
+  // id, as Tempo does).
+  std::chrono::milliseconds split_window{0};
+  // Ids the window may hold (~24 bytes each); past it the oldest blocks
+  // leave early (sightline_traces_split_window_shrunk_blocks_total).
+  uint64_t split_window_max_ids = 2'000'000;
   telemetry::Registry* registry = nullptr;  // nullptr: Registry::Default()
 };
 

@@ -5,9 +5,12 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "traces/traceql/ast.h"
+#include "traces/traceql/combine.h"
 #include "traces/traceql/eval.h"
 #include "traces/traceql/parser.h"
 
@@ -267,6 +270,62 @@ void AddAttribute(std::vector<KeyValue>* out, std::string key, const Static& v) 
   out->push_back({std::move(key), StaticToAttribute(v)});
 }
 
+// Each span's position in the order Tempo stores (and so searches and
+// lists) a trace's spans. A trace that came in one request (one resource
+// batch here: the store appends each request's resources) keeps the
+// sender's order, batch by batch and scope by scope. A trace combined from
+// several requests is sorted as Tempo's trace combiner sorts it
+// (pkg/model/trace/sort.go): spans of a scope by start time then span id,
+// scopes of a batch by their first span, batches by their first scope's.
+std::vector<uint32_t> StoredOrderRank(const Trace& t) {
+  const size_t n = t.spans.size();
+  std::vector<uint32_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = static_cast<uint32_t>(i);
+  if (t.resources.size() > 1) {
+    // Groups (batch, scope) in order of first appearance.
+    std::map<std::pair<uint32_t, uint32_t>, std::vector<uint32_t>> groups;
+    for (uint32_t i : order) {
+      groups[{t.spans[i].resource_index, t.spans[i].scope_index}].push_back(i);
+    }
+    auto span_less = [&](uint32_t a, uint32_t b) {
+      const Span& x = t.spans[a];
+      const Span& y = t.spans[b];
+      if (x.start_unix_nano != y.start_unix_nano) return x.start_unix_nano < y.start_unix_nano;
+      return x.span_id < y.span_id;
+    };
+    // batch -> its scopes' sorted span lists
+    std::map<uint32_t, std::vector<std::vector<uint32_t>>> batches;
+    for (auto& [key, spans] : groups) {
+      std::sort(spans.begin(), spans.end(), span_less);
+      batches[key.first].push_back(std::move(spans));
+    }
+    std::vector<std::vector<std::vector<uint32_t>>> sorted;
+    for (auto& [ri, scopes] : batches) {
+      std::stable_sort(scopes.begin(), scopes.end(),
+                       [&](const auto& a, const auto& b) { return span_less(a[0], b[0]); });
+      sorted.push_back(std::move(scopes));
+    }
+    std::stable_sort(sorted.begin(), sorted.end(), [&](const auto& a, const auto& b) {
+      return span_less(a[0][0], b[0][0]);
+    });
+    order.clear();
+    for (const auto& scopes : sorted) {
+      for (const auto& spans : scopes) order.insert(order.end(), spans.begin(), spans.end());
+    }
+  } else {
+    // One request: grouped by scope in order of appearance (OTLP nests
+    // spans under their scope), the sender's order within a scope.
+    std::map<uint32_t, size_t> first;
+    for (uint32_t i : order) first.emplace(t.spans[i].scope_index, first.size());
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      return first[t.spans[a].scope_index] < first[t.spans[b].scope_index];
+    });
+  }
+  std::vector<uint32_t> rank(n);
+  for (size_t pos = 0; pos < n; ++pos) rank[order[pos]] = static_cast<uint32_t>(pos);
+  return rank;
+}
+
 TraceSearchResult RenderTrace(TraceEval& ev, const Query& q, std::vector<Spanset>& sets,
                               uint32_t spss) {
   const Trace& t = ev.trace();
@@ -302,14 +361,14 @@ TraceSearchResult RenderTrace(TraceEval& ev, const Query& q, std::vector<Spanset
       r.service_stats.push_back(std::move(st));
     }
   }
+  const std::vector<uint32_t> rank = StoredOrderRank(t);
   for (Spanset& ss : sets) {
     SpanSetResult out;
     out.matched = static_cast<uint32_t>(ss.spans.size());
-    // Earliest spans first, so results are stable.
+    // The spans Tempo lists first: in the order its blocks store them.
     std::vector<uint32_t> order = ss.spans;
-    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-      return t.spans[a].start_unix_nano < t.spans[b].start_unix_nano;
-    });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](uint32_t a, uint32_t b) { return rank[a] < rank[b]; });
     if (order.size() > spss) order.resize(spss);
     for (uint32_t s : order) {
       const Span& sp = t.spans[s];
@@ -440,6 +499,7 @@ Result<SearchResponse> SearchJobs(ShardedTraceSource& source, const SearchReques
   std::vector<TraceSearchResult> found;  // newest first with most_recent
   std::vector<bool> sent;                // most_recent: streamed already
   std::vector<TraceSearchResult> fresh;  // without most_recent: not streamed yet
+  std::unordered_set<std::string> found_ids;  // every trace id rendered so far
   CancelPoll poll{&cancelled};
   auto visit = [&](const Trace& t) {
     if (poll.Cancelled()) return false;
@@ -454,6 +514,39 @@ Result<SearchResponse> SearchJobs(ShardedTraceSource& source, const SearchReques
     std::vector<Spanset> sets = ev.EvalRoot(*q->pipeline);
     if (sets.empty()) return true;
     TraceSearchResult r = RenderTrace(ev, *q, sets, spss);
+    // A trace split wider apart than the store's split window arrives part
+    // by part: one result per trace id, the parts combined as Tempo's
+    // frontend combines blocks' results (combine.h). A combined result that
+    // was streamed already is streamed again (clients replace by trace id).
+    if (!found_ids.insert(r.trace_id).second) {
+      auto same = std::find_if(found.begin(), found.end(), [&](const TraceSearchResult& o) {
+        return o.trace_id == r.trace_id;
+      });
+      if (same == found.end()) return true;  // most_recent: dropped as too old
+      CombineSearchResult(&*same, r, spss);
+      if (!q->most_recent) {
+        if (on_job) {
+          auto f = std::find_if(fresh.begin(), fresh.end(), [&](const TraceSearchResult& o) {
+            return o.trace_id == r.trace_id;
+          });
+          if (f != fresh.end()) {
+            *f = *same;
+          } else {
+            fresh.push_back(*same);
+          }
+        }
+        return true;
+      }
+      // The start may have moved earlier: re-place it, to be streamed again.
+      const size_t i = static_cast<size_t>(same - found.begin());
+      TraceSearchResult c = std::move(*same);
+      found.erase(same);
+      sent.erase(sent.begin() + static_cast<std::ptrdiff_t>(i));
+      auto pos = std::upper_bound(found.begin(), found.end(), c, NewerFirst);
+      sent.insert(sent.begin() + (pos - found.begin()), false);
+      found.insert(pos, std::move(c));
+      return true;
+    }
     if (!q->most_recent) {
       if (on_job) fresh.push_back(r);
       found.push_back(std::move(r));
@@ -516,6 +609,75 @@ namespace {
 // Label value of a by() field for series identity and promLabels.
 std::string PromValue(const Static& v) { return StaticToString(v, false); }
 
+bool IsLegacyLabelName(std::string_view n) {
+  if (n.empty()) return false;
+  for (size_t i = 0; i < n.size(); ++i) {
+    const char c = n[i];
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                    (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Length of the valid UTF-8 sequence starting at s[i], 0 when invalid.
+size_t Utf8SeqLen(std::string_view s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  const size_t n = c >= 0xF0 && c <= 0xF4   ? 4
+                   : c >= 0xE0 && c < 0xF0 ? 3
+                   : c >= 0xC2 && c < 0xE0 ? 2
+                                           : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+  }
+  uint32_t cp = n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
+  for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (b(i + k) & 0x3F);
+  const bool bad3 = n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF));
+  const bool bad4 = n == 4 && (cp < 0x10000 || cp > 0x10FFFF);
+  if (bad3 || bad4) return 0;
+  return n;
+}
+
+// Go's strconv.Quote: \a \b \f \n \r \t \v, other control bytes and
+// invalid UTF-8 as \xNN, DEL as \x7f; valid UTF-8 is kept.
+void AppendGoQuoted(std::string* out, std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      if (size_t n = Utf8SeqLen(s, i)) {
+        out->append(s.substr(i, n));
+        i += n;
+        continue;
+      }
+    }
+    switch (c) {
+      case '"': *out += "\\\""; break;
+      case '\\': *out += "\\\\"; break;
+      case '\a': *out += "\\a"; break;
+      case '\b': *out += "\\b"; break;
+      case '\f': *out += "\\f"; break;
+      case '\n': *out += "\\n"; break;
+      case '\r': *out += "\\r"; break;
+      case '\t': *out += "\\t"; break;
+      case '\v': *out += "\\v"; break;
+      default:
+        if (c < 0x20 || c >= 0x7f) {
+          *out += "\\x";
+          out->push_back(kHex[c >> 4]);
+          out->push_back(kHex[c & 15]);
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+    ++i;
+  }
+  out->push_back('"');
+}
+
 std::string PromLabels(const std::vector<KeyValue>& labels) {
   std::vector<std::pair<std::string, std::string>> kv;
   for (const KeyValue& l : labels) {
@@ -537,19 +699,19 @@ std::string PromLabels(const std::vector<KeyValue>& labels) {
     kv.emplace_back(l.key, v);
   }
   std::sort(kv.begin(), kv.end());
+  // Prometheus 3's Labels.String() (newer Tempo): names outside the legacy
+  // [a-zA-Z_][a-zA-Z0-9_]* charset are quoted, values always, as Go's
+  // strconv.Quote does.
   std::string out = "{";
   for (size_t k = 0; k < kv.size(); ++k) {
     if (k) out += ", ";
-    out += kv[k].first + "=\"";
-    for (char c : kv[k].second) {
-      if (c == '"' || c == '\\') out.push_back('\\');
-      if (c == '\n') {
-        out += "\\n";
-        continue;
-      }
-      out.push_back(c);
+    if (IsLegacyLabelName(kv[k].first)) {
+      out += kv[k].first;
+    } else {
+      AppendGoQuoted(&out, kv[k].first);
     }
-    out += "\"";
+    out += '=';
+    AppendGoQuoted(&out, kv[k].second);
   }
   return out + "}";
 }
@@ -627,6 +789,120 @@ struct MetricsPlan {
   size_t nsteps = 0;
   bool instant = false;
 };
+
+// Tempo's exemplar bucket set: [start, end) is cut into limit/2 equal
+// buckets (at least one) of at most 2 exemplars each, at most `limit` in
+// all, so exemplars spread over the range instead of piling up where the
+// scan starts.
+class ExemplarBuckets {
+ public:
+  static constexpr uint32_t kPerBucket = 2;
+  ExemplarBuckets(uint32_t limit, uint64_t start, uint64_t end) : limit_(limit), start_(start) {
+    if (limit_ == 0 || end <= start) {
+      limit_ = 0;
+      return;
+    }
+    counts_.assign(std::max<uint32_t>(limit_ / kPerBucket, 1), 0);
+    width_ = std::max<uint64_t>((end - start) / counts_.size(), 1);
+  }
+  // True (and counted) when an exemplar at `ts` fits.
+  bool Add(uint64_t ts) {
+    if (total_ >= limit_ || ts < start_) return false;
+    size_t b = std::min<size_t>((ts - start_) / width_, counts_.size() - 1);
+    if (counts_[b] >= kPerBucket) return false;
+    ++counts_[b];
+    ++total_;
+    return true;
+  }
+
+ private:
+  uint32_t limit_;
+  uint64_t start_;
+  uint64_t width_ = 1;
+  uint32_t total_ = 0;
+  std::vector<uint32_t> counts_;
+};
+
+// Tempo's exemplar values: the counting functions (and avg_over_time) give
+// NaN placeholders, the others the span's measured value.
+double ExemplarValue(MetricsFn fn, double value) {
+  switch (fn) {
+    case MetricsFn::kMinOverTime:
+    case MetricsFn::kMaxOverTime:
+    case MetricsFn::kSumOverTime:
+    case MetricsFn::kQuantileOverTime:
+      return value;
+    default:
+      return std::numeric_limits<double>::quiet_NaN();
+  }
+}
+
+// Tempo's frontend (attachExemplars): exemplars sorted by time, and the
+// NaN placeholders take the value of their series' sample in their step.
+void AttachExemplarValues(std::vector<MetricsSeries>* series, const MetricsPlan& plan) {
+  auto step_of = [&](int64_t ts_ms) -> int64_t {
+    const uint64_t ts = static_cast<uint64_t>(ts_ms) * 1'000'000;
+    if (plan.instant || plan.step == 0) return 0;
+    if (ts < plan.start) return -1;
+    return static_cast<int64_t>((ts - plan.start) / plan.step);
+  };
+  for (MetricsSeries& s : *series) {
+    // By time; ties by trace:id then span:id (a stable order for clients
+    // that merge streamed diffs).
+    auto id_of = [](const Exemplar& e, size_t i) -> std::string_view {
+      if (i >= e.labels.size()) return {};
+      const auto* v = std::get_if<std::string>(&e.labels[i].value.v);
+      return v ? std::string_view(*v) : std::string_view();
+    };
+    std::stable_sort(s.exemplars.begin(), s.exemplars.end(),
+                     [&](const Exemplar& a, const Exemplar& b) {
+                       if (a.timestamp_ms != b.timestamp_ms) return a.timestamp_ms < b.timestamp_ms;
+                       if (id_of(a, 0) != id_of(b, 0)) return id_of(a, 0) < id_of(b, 0);
+                       return id_of(a, 1) < id_of(b, 1);
+                     });
+    // An exemplar whose step has no sample (left out, or dropped by a
+    // filter or topk) is dropped, as Tempo's ToProto does.
+    std::vector<Exemplar> kept;
+    for (Exemplar& e : s.exemplars) {
+      const int64_t idx = step_of(e.timestamp_ms);
+      const Sample* at = nullptr;
+      for (const Sample& smp : s.samples) {
+        if (step_of(smp.timestamp_ms) == idx) {
+          at = &smp;
+          break;
+        }
+      }
+      if (at == nullptr || std::isnan(at->value)) continue;
+      if (std::isnan(e.value)) e.value = at->value;
+      kept.push_back(std::move(e));
+    }
+    s.exemplars = std::move(kept);
+  }
+}
+
+// Tempo's query-frontend combiner keeps at most 2 exemplars per step (over
+// all series) and kMaxExemplars in all, in the order it meets them.
+void CapExemplarsPerStep(std::vector<MetricsSeries>* series, const MetricsPlan& plan) {
+  std::vector<uint8_t> per_step(std::max<size_t>(plan.nsteps, 1));
+  uint32_t total = 0;
+  for (MetricsSeries& s : *series) {
+    std::vector<Exemplar> kept;
+    for (Exemplar& e : s.exemplars) {
+      const uint64_t ts = static_cast<uint64_t>(e.timestamp_ms) * 1'000'000;
+      size_t idx = plan.instant || plan.step == 0 || ts < plan.start
+                       ? 0
+                       : static_cast<size_t>((ts - plan.start) / plan.step);
+      if (idx >= per_step.size() || per_step[idx] >= ExemplarBuckets::kPerBucket ||
+          total >= kMaxExemplars) {
+        continue;
+      }
+      ++per_step[idx];
+      ++total;
+      kept.push_back(std::move(e));
+    }
+    s.exemplars = std::move(kept);
+  }
+}
 
 // compare(): Tempo's MetricsCompare. Every span the query matches is in
 // the selection (the filter is true, and it starts within [start, end) when
@@ -851,13 +1127,22 @@ Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const 
   }
   if (m.fn == MetricsFn::kCompare) {
     AllShards all(source);
-    auto r = RunCompare(all, q, plan, req.exemplars, metrics);
+    auto r = RunCompare(all, q, plan, std::min(req.exemplars, kMaxExemplars), metrics);
     metrics->completed_jobs = metrics->total_jobs;
-    if (r.ok()) cut_to_max_series(*r);
+    if (r.ok()) {
+      std::stable_sort(r->begin(), r->end(), [](const MetricsSeries& a, const MetricsSeries& b) {
+        return a.prom_labels < b.prom_labels;
+      });
+      cut_to_max_series(*r);
+      CapExemplarsPerStep(&*r, plan);
+      AttachExemplarValues(&*r, plan);
+    }
     *partial = max_series_reached;
     return r;
   }
   std::unordered_map<std::string, SeriesAcc> series;
+  ExemplarBuckets ex_buckets(std::min(req.exemplars, kMaxExemplars), plan.start,
+                             plan.instant ? plan.end : plan.start + plan.nsteps * plan.step);
   ScanParams params;
   params.start_unix_nano = plan.start;
   params.end_unix_nano = plan.end;
@@ -876,6 +1161,7 @@ Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const 
     for (const Spanset& ss : sets) spans.insert(spans.end(), ss.spans.begin(), ss.spans.end());
     std::sort(spans.begin(), spans.end());
     spans.erase(std::unique(spans.begin(), spans.end()), spans.end());
+    bool trace_has_exemplar = false;
     for (uint32_t s : spans) {
       const Span& sp = t.spans[s];
       if (sp.start_unix_nano < plan.start || (plan.end && sp.start_unix_nano >= plan.end)) continue;
@@ -945,15 +1231,12 @@ Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const 
         if (counts.empty()) counts.resize(plan.nsteps);
         counts[idx] += 1;
       }
-      if (req.exemplars && acc.exemplars.size() < req.exemplars) {
+      if (!trace_has_exemplar && ex_buckets.Add(sp.start_unix_nano)) {
+        trace_has_exemplar = true;  // one exemplar per trace, as Tempo samples them
         Exemplar ex;
         ex.labels.push_back({"trace:id", AttributeValue{TempoTraceId(t.trace_id)}});
         ex.labels.push_back({"span:id", AttributeValue{HexString(sp.span_id)}});
-        ex.value = m.attr ? value
-                          : static_cast<double>(sp.end_unix_nano > sp.start_unix_nano
-                                                    ? sp.end_unix_nano - sp.start_unix_nano
-                                                    : 0) /
-                                1e9;
+        ex.value = ExemplarValue(m.fn, value);
         ex.timestamp_ms = static_cast<int64_t>(sp.start_unix_nano / 1'000'000);
         acc.exemplars.push_back(std::move(ex));
       }
@@ -1122,6 +1405,7 @@ Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const 
       return a.prom_labels < b.prom_labels;
     });
     cut_to_max_series(out);
+    AttachExemplarValues(&out, plan);
     return out;
   };
 
@@ -1146,8 +1430,8 @@ Result<std::vector<MetricsSeries>> RunMetrics(ShardedTraceSource& source, const 
 }
 
 // `with(exemplars=true|false)` (Tempo's hint) turns exemplars on (the
-// request's count, or kDefaultExemplars) or off for this query.
-constexpr uint32_t kDefaultExemplars = 100;
+// request's count, or kMaxExemplars) or off for this query.
+constexpr uint32_t kDefaultExemplars = kMaxExemplars;
 MetricsRequest WithExemplarsHint(const Query& q, const MetricsRequest& req) {
   MetricsRequest out = req;
   for (const Hint& h : q.hints) {
@@ -1167,6 +1451,25 @@ Result<std::unique_ptr<Query>> ParseMetricsQuery(const MetricsRequest& req) {
     return InvalidArgumentError("invalid start and end: end must be after start");
   }
   return q;
+}
+
+// Tempo 2.7's metrics max_duration check (query-frontend sharder): a range
+// query is measured after aligning start down and end up to the step, an
+// instant one as end - start.
+Status CheckMaxDuration(const MetricsRequest& req, bool instant) {
+  if (req.max_duration_nano == 0) return Status::Ok();
+  uint64_t start = req.start_unix_nano, end = req.end_unix_nano;
+  if (!instant) {
+    const uint64_t step =
+        req.step_nano ? req.step_nano : DefaultQueryRangeStep(start, end);
+    start -= start % step;
+    if (end % step) end += step - end % step;
+  }
+  if (end - start <= req.max_duration_nano) return Status::Ok();
+  return InvalidArgumentError(
+      "range specified by start and end (" + FormatDuration(static_cast<int64_t>(end - start)) +
+      ") exceeds " + FormatDuration(static_cast<int64_t>(req.max_duration_nano)) +
+      ". received start=" + std::to_string(start) + " end=" + std::to_string(end));
 }
 
 Result<MetricsPlan> RangePlan(const MetricsRequest& req) {
@@ -1203,6 +1506,7 @@ std::string MaxSeriesMessage(uint32_t max_series) {
 
 Result<std::pair<uint64_t, uint64_t>> MetricsScanRange(const MetricsRequest& req) {
   SL_RETURN_IF_ERROR(ParseMetricsQuery(req).status());
+  SL_RETURN_IF_ERROR(CheckMaxDuration(req, /*instant=*/false));
   SL_ASSIGN_OR_RETURN(MetricsPlan plan, RangePlan(req));
   return std::make_pair(plan.start, plan.end);
 }
@@ -1217,6 +1521,7 @@ Result<MetricsResponse> MetricsQueryRangeJobs(ShardedTraceSource& source, const 
                                               const std::function<bool(MetricsProgress&)>& on_job,
                                               const std::function<bool()>& cancelled) {
   SL_ASSIGN_OR_RETURN(std::unique_ptr<Query> q, ParseMetricsQuery(req));
+  SL_RETURN_IF_ERROR(CheckMaxDuration(req, /*instant=*/false));
   SL_ASSIGN_OR_RETURN(MetricsPlan plan, RangePlan(req));
   MetricsResponse resp;
   SL_ASSIGN_OR_RETURN(resp.series,
@@ -1245,6 +1550,7 @@ std::vector<InstantSeries> ToInstant(std::vector<MetricsSeries> series) {
 
 Result<std::pair<uint64_t, uint64_t>> MetricsInstantScanRange(const MetricsRequest& req) {
   SL_RETURN_IF_ERROR(ParseMetricsQuery(req).status());
+  SL_RETURN_IF_ERROR(CheckMaxDuration(req, /*instant=*/true));
   return std::make_pair(req.start_unix_nano, req.end_unix_nano);
 }
 
@@ -1257,6 +1563,7 @@ Result<InstantResponse> MetricsQueryInstantJobs(
     ShardedTraceSource& source, const MetricsRequest& req, const SearchJobOptions& options,
     const std::function<bool(InstantProgress&)>& on_job, const std::function<bool()>& cancelled) {
   SL_ASSIGN_OR_RETURN(std::unique_ptr<Query> q, ParseMetricsQuery(req));
+  SL_RETURN_IF_ERROR(CheckMaxDuration(req, /*instant=*/true));
   // One step over the whole [start, end); instant queries carry no
   // exemplars (Tempo drops them too).
   MetricsPlan plan;

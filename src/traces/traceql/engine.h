@@ -182,6 +182,8 @@ Result<SearchResponse> SearchJobs(ShardedTraceSource& source, const SearchReques
 // -------------------------------------------------------------- Metrics
 
 inline constexpr size_t kMaxMetricsSeries = 10'000;
+// Tempo's hard cap on the exemplars of one metrics answer.
+inline constexpr uint32_t kMaxExemplars = 100;
 
 struct MetricsRequest {
   std::string query;  // a metrics query: `{...} | rate() by (...)`
@@ -189,8 +191,20 @@ struct MetricsRequest {
   uint64_t end_unix_nano = 0;
   // Range queries: 0 picks DefaultQueryRangeStep(start, end).
   uint64_t step_nano = 0;
-  // Exemplars per series to attach (0: none).
+  // Exemplars to attach to the answer (0: none), at most kMaxExemplars.
+  // As Tempo spreads them: the range is cut into exemplars/2 equal time
+  // buckets holding at most 2 exemplars each, a trace gives at most one
+  // (its first matched span whose bucket has room), and each exemplar goes
+  // to its span's series. Values as Tempo's: NaN for rate, count_over_time,
+  // histogram_over_time and avg_over_time, the measured value (durations
+  // in seconds) for min/max/sum_over_time and quantile_over_time.
   uint32_t exemplars = 0;
+  // Tempo's query_frontend.metrics.max_duration (or the tenant's
+  // max_metrics_duration): a longer range is refused with InvalidArgument
+  // and Tempo's message; the range is measured as Tempo 2.7 measures it,
+  // after aligning start down and end up to the step (instant queries:
+  // end - start). 0: no limit.
+  uint64_t max_duration_nano = 0;
   // Tempo's max_series: at most this many series are returned. When the
   // query finds more, the scan stops, the series (sorted by prom_labels)
   // are cut to this many and the answer is marked partial with Tempo's

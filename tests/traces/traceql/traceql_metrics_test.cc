@@ -77,10 +77,10 @@ TEST(TraceQLMetrics, KnownCounts) {
        {{R"({__name__="count_over_time"})", {{t0, 5}, {t1, 2}, {t2, 1}}}}},
       {"{ } | rate() by (resource.service.name)",
        // Counters are 0 in the steps of a series without spans (as Tempo).
-       {{R"({resource.service.name="api"})", {{t0, 3.0 / 60}, {t1, 0}, {t2, 0}}},
-        {R"({resource.service.name="frontend"})", {{t0, 2.0 / 60}, {t1, 0}, {t2, 0}}},
-        {R"({resource.service.name="payments"})", {{t0, 0}, {t1, 2.0 / 60}, {t2, 0}}},
-        {R"({resource.service.name="worker"})", {{t0, 0}, {t1, 0}, {t2, 1.0 / 60}}}}},
+       {{R"({"resource.service.name"="api"})", {{t0, 3.0 / 60}, {t1, 0}, {t2, 0}}},
+        {R"({"resource.service.name"="frontend"})", {{t0, 2.0 / 60}, {t1, 0}, {t2, 0}}},
+        {R"({"resource.service.name"="payments"})", {{t0, 0}, {t1, 2.0 / 60}, {t2, 0}}},
+        {R"({"resource.service.name"="worker"})", {{t0, 0}, {t1, 0}, {t2, 1.0 / 60}}}}},
       {"{ status = error } | count_over_time()",
        {{R"({__name__="count_over_time"})", {{t0, 1}, {t1, 0}, {t2, 0}}}}},
       {"{ } | sum_over_time(duration)",
@@ -112,58 +112,58 @@ TEST(TraceQLMetrics, KnownCounts) {
        {{R"({__bucket="256.0"})", {{t0, 1}, {t1, 1}, {t2, 0}}},
         {R"({__bucket="512.0"})", {{t0, 1}, {t1, 0}, {t2, 0}}}}},
       {"{ } | count_over_time() by (resource.service.name) | topk(1)",
-       {{R"({resource.service.name="api"})", {{t0, 3}}},
-        {R"({resource.service.name="payments"})", {{t1, 2}}},
-        {R"({resource.service.name="worker"})", {{t2, 1}}}}},
+       {{R"({"resource.service.name"="api"})", {{t0, 3}}},
+        {R"({"resource.service.name"="payments"})", {{t1, 2}}},
+        {R"({"resource.service.name"="worker"})", {{t2, 1}}}}},
       // Zeros count: at each step the 3 lowest leave out the one busy series.
       {"{ } | count_over_time() by (resource.service.name) | bottomk(3)",
-       {{R"({resource.service.name="api"})", {{t1, 0}, {t2, 0}}},
-        {R"({resource.service.name="frontend"})", {{t0, 2}, {t1, 0}, {t2, 0}}},
-        {R"({resource.service.name="payments"})", {{t0, 0}, {t2, 0}}},
-        {R"({resource.service.name="worker"})", {{t0, 0}, {t1, 0}}}}},
+       {{R"({"resource.service.name"="api"})", {{t1, 0}, {t2, 0}}},
+        {R"({"resource.service.name"="frontend"})", {{t0, 2}, {t1, 0}, {t2, 0}}},
+        {R"({"resource.service.name"="payments"})", {{t0, 0}, {t2, 0}}},
+        {R"({"resource.service.name"="worker"})", {{t0, 0}, {t1, 0}}}}},
       {"{ kind = server } | count_over_time() by (span.http.status_code, kind)",
-       {{R"x({kind="server", span.http.status_code="int(200)"})x", {{t0, 1}, {t1, 0}, {t2, 0}}},
-        {R"x({kind="server", span.http.status_code="int(500)"})x", {{t0, 1}, {t1, 0}, {t2, 0}}},
-        {R"x({kind="server", span.http.status_code="int(201)"})x", {{t0, 0}, {t1, 1}, {t2, 0}}}}},
+       {{R"x({kind="server", "span.http.status_code"="int(200)"})x", {{t0, 1}, {t1, 0}, {t2, 0}}},
+        {R"x({kind="server", "span.http.status_code"="int(500)"})x", {{t0, 1}, {t1, 0}, {t2, 0}}},
+        {R"x({kind="server", "span.http.status_code"="int(201)"})x", {{t0, 0}, {t1, 1}, {t2, 0}}}}},
       {R"({ resource.service.name = "api" } > { } | count_over_time())",
        {{R"({__name__="count_over_time"})", {{t0, 2}, {t1, 0}, {t2, 0}}}}},
       // Filters on the metrics' data points (documented from Tempo 3.0): the points
       // meeting the comparison stay; series left empty disappear.
       {"{ } | count_over_time() by (resource.service.name) > 2",
-       {{R"({resource.service.name="api"})", {{t0, 3}}}}},
+       {{R"({"resource.service.name"="api"})", {{t0, 3}}}}},
       {"{ } | count_over_time() by (resource.service.name) >= 2",
-       {{R"({resource.service.name="api"})", {{t0, 3}}},
-        {R"({resource.service.name="frontend"})", {{t0, 2}}},
-        {R"({resource.service.name="payments"})", {{t1, 2}}}}},
+       {{R"({"resource.service.name"="api"})", {{t0, 3}}},
+        {R"({"resource.service.name"="frontend"})", {{t0, 2}}},
+        {R"({"resource.service.name"="payments"})", {{t1, 2}}}}},
       {"{ } | count_over_time() by (resource.service.name) = 2",
-       {{R"({resource.service.name="frontend"})", {{t0, 2}}},
-        {R"({resource.service.name="payments"})", {{t1, 2}}}}},
+       {{R"({"resource.service.name"="frontend"})", {{t0, 2}}},
+        {R"({"resource.service.name"="payments"})", {{t1, 2}}}}},
       {"{ } | count_over_time() by (resource.service.name) != 2",
-       {{R"({resource.service.name="api"})", {{t0, 3}, {t1, 0}, {t2, 0}}},
-        {R"({resource.service.name="frontend"})", {{t1, 0}, {t2, 0}}},
-        {R"({resource.service.name="payments"})", {{t0, 0}, {t2, 0}}},
-        {R"({resource.service.name="worker"})", {{t0, 0}, {t1, 0}, {t2, 1}}}}},
+       {{R"({"resource.service.name"="api"})", {{t0, 3}, {t1, 0}, {t2, 0}}},
+        {R"({"resource.service.name"="frontend"})", {{t1, 0}, {t2, 0}}},
+        {R"({"resource.service.name"="payments"})", {{t0, 0}, {t2, 0}}},
+        {R"({"resource.service.name"="worker"})", {{t0, 0}, {t1, 0}, {t2, 1}}}}},
       {"{ } | count_over_time() by (resource.service.name) < 2",
-       {{R"({resource.service.name="api"})", {{t1, 0}, {t2, 0}}},
-        {R"({resource.service.name="frontend"})", {{t1, 0}, {t2, 0}}},
-        {R"({resource.service.name="payments"})", {{t0, 0}, {t2, 0}}},
-        {R"({resource.service.name="worker"})", {{t0, 0}, {t1, 0}, {t2, 1}}}}},
+       {{R"({"resource.service.name"="api"})", {{t1, 0}, {t2, 0}}},
+        {R"({"resource.service.name"="frontend"})", {{t1, 0}, {t2, 0}}},
+        {R"({"resource.service.name"="payments"})", {{t0, 0}, {t2, 0}}},
+        {R"({"resource.service.name"="worker"})", {{t0, 0}, {t1, 0}, {t2, 1}}}}},
       {"{ } | count_over_time() by (resource.service.name) <= 0",
-       {{R"({resource.service.name="api"})", {{t1, 0}, {t2, 0}}},
-        {R"({resource.service.name="frontend"})", {{t1, 0}, {t2, 0}}},
-        {R"({resource.service.name="payments"})", {{t0, 0}, {t2, 0}}},
-        {R"({resource.service.name="worker"})", {{t0, 0}, {t1, 0}}}}},
+       {{R"({"resource.service.name"="api"})", {{t1, 0}, {t2, 0}}},
+        {R"({"resource.service.name"="frontend"})", {{t1, 0}, {t2, 0}}},
+        {R"({"resource.service.name"="payments"})", {{t0, 0}, {t2, 0}}},
+        {R"({"resource.service.name"="worker"})", {{t0, 0}, {t1, 0}}}}},
       // A duration threshold is in seconds, as the values are.
       {"{ } | max_over_time(duration) > 2.5s", {{R"({__name__="max_over_time"})", {{t1, 3}}}}},
       {"{ } | max_over_time(duration) > -1",
        {{R"({__name__="max_over_time"})", {{t0, 0.1}, {t1, 3}, {t2, 0.01}}}}},
       // After topk, in the written order.
       {"{ } | count_over_time() by (resource.service.name) | topk(1) > 2",
-       {{R"({resource.service.name="api"})", {{t0, 3}}}}},
+       {{R"({"resource.service.name"="api"})", {{t0, 3}}}}},
       {"{ } | count_over_time() by (resource.service.name) < 3 | topk(1)",
-       {{R"({resource.service.name="frontend"})", {{t0, 2}}},
-        {R"({resource.service.name="payments"})", {{t1, 2}}},
-        {R"({resource.service.name="worker"})", {{t2, 1}}}}},
+       {{R"({"resource.service.name"="frontend"})", {{t0, 2}}},
+        {R"({"resource.service.name"="payments"})", {{t1, 2}}},
+        {R"({"resource.service.name"="worker"})", {{t2, 1}}}}},
   };
   for (const Case& c : cases) {
     auto got = Range(c.q);
@@ -240,7 +240,8 @@ TEST(TraceQLMetrics, InstantLabelsExemplarsAndErrors) {
   req.exemplars = 0;
   range = MetricsQueryRange(src, req);
   ASSERT_TRUE(range.ok());
-  EXPECT_EQ(range->series[0].exemplars.size(), 8u);  // every span, under the default 100
+  // One per trace (Tempo samples one span of a trace), under the default 100.
+  EXPECT_EQ(range->series[0].exemplars.size(), 3u);
 
   req.query = "{ } | count() > 1";
   EXPECT_EQ(MetricsQueryRange(src, req).status().code(), StatusCode::kInvalidArgument);
@@ -267,7 +268,7 @@ TEST(TraceQLMetrics, CompareSplitsSelectionFromBaseline) {
   };
   expect(R"({__meta_type="selection", name="handle"})", {{t0, 1}, {t1, 0}, {t2, 0}});
   expect(R"({__meta_type="selection", status="error"})", {{t0, 1}, {t1, 0}, {t2, 0}});
-  expect(R"x({__meta_type="selection", span.http.status_code="int(500)"})x",
+  expect(R"x({__meta_type="selection", "span.http.status_code"="int(500)"})x",
          {{t0, 1}, {t1, 0}, {t2, 0}});
   expect(R"({__meta_type="selection_total", name="<nil>"})", {{t0, 1}, {t1, 0}, {t2, 0}});
   expect(R"({__meta_type="baseline_total", name="<nil>"})", {{t0, 4}, {t1, 2}, {t2, 1}});
