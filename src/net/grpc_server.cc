@@ -56,6 +56,10 @@ Status GrpcServer::Start() {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(options_.max_recv_bytes);
   builder.SetMaxSendMessageSize(options_.max_send_bytes);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS,
+                              options_.min_pollers);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                              options_.max_pollers);
   for (grpc::Service* s : services_) builder.RegisterService(s);
   if (services_.empty()) {
     fallback_ = std::make_unique<grpc::CallbackGenericService>();

@@ -38,6 +38,13 @@ struct GrpcServerOptions {
   int max_recv_bytes = 16 << 20;
   // Largest message sent.
   int max_send_bytes = 64 << 20;
+  // Threads of the synchronous server waiting for calls. gRPC's default
+  // (at most 2) makes every thread that finishes a call while two others
+  // wait exit, and a new one start for the next call: under concurrent
+  // unary calls (OTLP exporters) that is a thread created and destroyed per
+  // call. Idle pollers cost a parked thread each.
+  int min_pollers = 1;
+  int max_pollers = 16;
 };
 
 class GrpcServer {
