@@ -298,14 +298,14 @@ char* StringDict::Scratch(size_t n) {
   return scratch_.get();
 }
 
-const std::string* StringDict::FindPiece(std::string_view raw) {
+const std::string* StringDict::FindPiece(PieceKind kind, std::string_view raw) {
   if (pieces_.empty() || raw.empty()) {
     ++piece_misses_;
     return nullptr;
   }
-  const uint64_t h = XXH3_64bits(raw.data(), raw.size());
+  const uint64_t h = XXH3_64bits_withSeed(raw.data(), raw.size(), static_cast<uint64_t>(kind));
   const Piece& p = pieces_[h % kPieces];
-  if (p.hash != h || p.raw != raw) {
+  if (p.hash != h || p.kind != kind || p.raw != raw) {
     ++piece_misses_;
     return nullptr;
   }
@@ -313,12 +313,13 @@ const std::string* StringDict::FindPiece(std::string_view raw) {
   return &p.transcoded;
 }
 
-void StringDict::AddPiece(std::string_view raw, std::string_view transcoded) {
+void StringDict::AddPiece(PieceKind kind, std::string_view raw, std::string_view transcoded) {
   if (raw.empty()) return;
   if (pieces_.empty()) pieces_.resize(kPieces);
-  const uint64_t h = XXH3_64bits(raw.data(), raw.size());
+  const uint64_t h = XXH3_64bits_withSeed(raw.data(), raw.size(), static_cast<uint64_t>(kind));
   Piece& p = pieces_[h % kPieces];
   p.hash = h;
+  p.kind = kind;
   p.raw.assign(raw);
   p.transcoded.assign(transcoded);
 }
@@ -758,7 +759,8 @@ struct Transcoder {
     }
     const std::string_view raw(from, static_cast<size_t>(scan.p - from));
     p = scan.p;
-    if (const std::string* hit = dict->FindPiece(raw)) {
+    const auto kind = resource ? StringDict::PieceKind::kResource : StringDict::PieceKind::kScope;
+    if (const std::string* hit = dict->FindPiece(kind, raw)) {
       Put(hit->data(), hit->size());
       return;
     }
@@ -770,7 +772,7 @@ struct Transcoder {
       return;
     }
     w = t.w;
-    dict->AddPiece(raw, std::string_view(mark, static_cast<size_t>(w - mark)));
+    dict->AddPiece(kind, raw, std::string_view(mark, static_cast<size_t>(w - mark)));
   }
   // A span from its id to its kind (before the start time).
   void SpanHead() {

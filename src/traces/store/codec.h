@@ -69,10 +69,13 @@ class StringDict {
   // Pieces that do not repeat cost an extra walk and hash each: the cache
   // turns itself off for the rest of the row group (until Clear) once it
   // has missed 32 times with fewer than one hit per two misses.
-  // FindPiece: the transcoding of `raw`, or nullptr.
+  // FindPiece: the transcoding of `raw`, or nullptr. Pieces are keyed by
+  // their kind too: the same bytes can be both a valid resource and a
+  // valid scope, with different transcodings.
+  enum class PieceKind : uint8_t { kResource, kScope };
   bool PiecesUseful() const { return piece_misses_ < 32 || piece_hits_ * 2 >= piece_misses_; }
-  const std::string* FindPiece(std::string_view raw);
-  void AddPiece(std::string_view raw, std::string_view transcoded);
+  const std::string* FindPiece(PieceKind kind, std::string_view raw);
+  void AddPiece(PieceKind kind, std::string_view raw, std::string_view transcoded);
 
   // Scratch output for TranscodeTrace: at least `n` bytes, contents not
   // kept across calls.
@@ -82,6 +85,7 @@ class StringDict {
   static constexpr size_t kPieces = 64;
   struct Piece {
     uint64_t hash = 0;
+    PieceKind kind = PieceKind::kResource;
     std::string raw, transcoded;
   };
   struct Entry {
