@@ -282,16 +282,35 @@ void BM_OtlpDecodeProtobuf(benchmark::State& state) {
 }
 BENCHMARK(BM_OtlpDecodeProtobuf)->ArgName("arena")->Arg(0)->Arg(1);
 
+// The receiver as the benchmarks drive it: no rate limit, the default
+// attribute value cap.
+ingest::ReceiverOptions BenchReceiverOptions(telemetry::Registry* reg) {
+  ingest::ReceiverOptions o;
+  o.registry = reg;
+  o.rate_limit_bytes = 0;
+  o.convert.max_attribute_value_bytes = 2048;
+  return o;
+}
+
+// A store that cuts only when told (no maintenance, no size cut).
+Result<std::unique_ptr<store::TraceStore>> OpenBenchStore(const std::string& dir,
+                                                          wal::SyncPolicy sync,
+                                                          telemetry::Registry* reg) {
+  store::StoreOptions so;
+  so.data_dir = dir;
+  so.run_maintenance = false;
+  so.wal_sync = sync;
+  so.registry = reg;
+  so.max_block_bytes = 1ull << 40;
+  return store::TraceStore::Open(so);
+}
+
 // Decode + convert + limits into a sink that drops everything.
 void BM_OtlpDecodeConvert(benchmark::State& state) {
   auto bodies = JsSdkRequests(64, 1);
   telemetry::Registry reg;
   NoopSink sink;
-  ingest::ReceiverOptions o;
-  o.registry = &reg;
-  o.rate_limit_bytes = 0;
-  o.convert.max_attribute_value_bytes = 2048;
-  ingest::TracesReceiver r(&sink, o);
+  ingest::TracesReceiver r(&sink, BenchReceiverOptions(&reg));
   size_t i = 0;
   const bool wire = state.range(0) == 1;
   for (auto _ : state) {
@@ -329,22 +348,13 @@ void BM_OtlpWholePath(benchmark::State& state) {
   // which BM_OtlpWholePathMerging measures).
   auto bodies = JsSdkRequests(state.range(1) ? 128 : 1000, 2);
   telemetry::Registry reg;
-  store::StoreOptions so;
-  so.data_dir = dir;
-  so.run_maintenance = false;
-  so.wal_sync = state.range(0) == 0 ? wal::SyncPolicy::kNone : wal::SyncPolicy::kAlways;
-  so.registry = &reg;
-  so.max_block_bytes = 1ull << 40;
-  auto s = store::TraceStore::Open(so);
+  auto s = OpenBenchStore(dir, state.range(0) == 0 ? wal::SyncPolicy::kNone : wal::SyncPolicy::kAlways,
+                          &reg);
   if (!s.ok()) {
     state.SkipWithError(s.status().ToString().c_str());
     return;
   }
-  ingest::ReceiverOptions o;
-  o.registry = &reg;
-  o.rate_limit_bytes = 0;
-  o.convert.max_attribute_value_bytes = 2048;
-  ingest::TracesReceiver r(s->get(), o);
+  ingest::TracesReceiver r(s->get(), BenchReceiverOptions(&reg));
   uint64_t spans = 0;
   size_t i = 0;
   for (auto _ : state) {
@@ -625,13 +635,7 @@ void BM_TraceById(benchmark::State& state) {
   std::filesystem::remove_all(dir);
   std::mt19937_64 rng(3);
   telemetry::Registry reg;
-  store::StoreOptions so;
-  so.data_dir = dir;
-  so.run_maintenance = false;
-  so.wal_sync = wal::SyncPolicy::kNone;
-  so.registry = &reg;
-  so.max_block_bytes = 1ull << 40;
-  auto s = store::TraceStore::Open(so);
+  auto s = OpenBenchStore(dir, wal::SyncPolicy::kNone, &reg);
   std::vector<std::string> ids;
   for (int b = 0; b < blocks; ++b) {
     std::vector<Trace> batch;
@@ -999,22 +1003,12 @@ void BM_BlockCutJsSdk(benchmark::State& state) {
   std::filesystem::remove_all(dir);
   auto bodies = JsSdkRequests(1000, 2);
   telemetry::Registry reg;
-  store::StoreOptions so;
-  so.data_dir = dir;
-  so.run_maintenance = false;
-  so.wal_sync = wal::SyncPolicy::kNone;
-  so.registry = &reg;
-  so.max_block_bytes = 1ull << 40;
-  auto s = store::TraceStore::Open(so);
+  auto s = OpenBenchStore(dir, wal::SyncPolicy::kNone, &reg);
   if (!s.ok()) {
     state.SkipWithError(s.status().ToString().c_str());
     return;
   }
-  ingest::ReceiverOptions o;
-  o.registry = &reg;
-  o.rate_limit_bytes = 0;
-  o.convert.max_attribute_value_bytes = 2048;
-  ingest::TracesReceiver r(s->get(), o);
+  ingest::TracesReceiver r(s->get(), BenchReceiverOptions(&reg));
   for (auto _ : state) {
     state.PauseTiming();
     for (const std::string& body : bodies) {
